@@ -1,0 +1,232 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/pusher-hq/pusher/internal/store"
+)
+
+// ClaimMessages implements store.Store.
+func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) ([]*store.Delivery, error) {
+	var out []*store.Delivery
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		ids, err := claimableIDs(tx, p)
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		token := newLeaseToken()
+		for _, id := range ids {
+			if _, err := tx.Exec(`UPDATE messages SET state = 'leased', lease_token = ?, leased_at = ?, lease_expires_at = ?
+				WHERE id = ?`, token, micros(p.Now), micros(p.Now.Add(p.LeaseFor)), id); err != nil {
+				return err
+			}
+		}
+		out, err = loadDeliveries(tx, ids)
+		return err
+	})
+	return out, err
+}
+
+// claimableIDs picks the messages ClaimMessages leases: for each FAILING
+// subscription that is due and idle its head message, and for each ACTIVE
+// subscription its oldest pending messages up to its free slots, taken
+// round-robin across subscriptions up to p.Limit.
+func claimableIDs(tx *sql.Tx, p store.ClaimParams) ([]int64, error) {
+	probes, err := queryIDs(tx, `SELECT (SELECT m.id FROM messages m WHERE m.subscription_uuid = s.uuid AND m.state = 'pending'
+			ORDER BY m.id LIMIT 1) AS head
+		FROM subscriptions s
+		WHERE s.status = 'FAILING' AND s.next_retry_at <= ?
+		  AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.subscription_uuid = s.uuid AND m.state = 'leased')
+		  AND head IS NOT NULL
+		ORDER BY s.next_retry_at LIMIT ?`, micros(p.Now), p.Limit)
+	if err != nil {
+		return nil, err
+	}
+	perSub, err := activeQueues(tx, p.PerSubscription, p.Limit-len(probes))
+	if err != nil {
+		return nil, err
+	}
+	return append(probes, roundRobin(perSub, p.Limit-len(probes))...), nil
+}
+
+// activeQueues returns, per ACTIVE subscription with pending messages, the
+// ids of its oldest pending messages that fit in its free slots.
+func activeQueues(tx *sql.Tx, perSubscription, limit int) ([][]int64, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	rows, err := tx.Query(`SELECT s.uuid, ? - (SELECT count(*) FROM messages m WHERE m.subscription_uuid = s.uuid AND m.state = 'leased')
+		FROM subscriptions s
+		WHERE s.status = 'ACTIVE' AND EXISTS (SELECT 1 FROM messages m WHERE m.subscription_uuid = s.uuid AND m.state = 'pending')
+		ORDER BY random()`, perSubscription)
+	if err != nil {
+		return nil, err
+	}
+	type slot struct {
+		uuid string
+		free int
+	}
+	var slots []slot
+	for rows.Next() {
+		var s slot
+		if err := rows.Scan(&s.uuid, &s.free); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if s.free > 0 {
+			slots = append(slots, s)
+		}
+	}
+	rows.Close()
+	var queues [][]int64
+	for _, s := range slots {
+		ids, err := queryIDs(tx, `SELECT id FROM messages WHERE subscription_uuid = ? AND state = 'pending' ORDER BY id LIMIT ?`,
+			s.uuid, min(s.free, limit))
+		if err != nil {
+			return nil, err
+		}
+		queues = append(queues, ids)
+	}
+	return queues, nil
+}
+
+// roundRobin takes one id from each queue in turn until limit ids are taken
+// or the queues are empty, so one busy subscription cannot crowd out others.
+func roundRobin(queues [][]int64, limit int) []int64 {
+	var out []int64
+	for i := 0; len(out) < limit; i++ {
+		took := false
+		for _, q := range queues {
+			if i < len(q) && len(out) < limit {
+				out = append(out, q[i])
+				took = true
+			}
+		}
+		if !took {
+			break
+		}
+	}
+	return out
+}
+
+func queryIDs(tx *sql.Tx, query string, args ...any) ([]int64, error) {
+	rows, err := tx.Query(query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+func loadDeliveries(tx *sql.Tx, ids []int64) ([]*store.Delivery, error) {
+	out := make([]*store.Delivery, 0, len(ids))
+	for _, id := range ids {
+		var (
+			d        store.Delivery
+			leasedAt int64
+			names    string
+		)
+		err := tx.QueryRow(`SELECT m.id, m.lease_token, m.leased_at, m.attempts, s.uuid, s.organization_uuid, s.destination,
+				s.signing_key, s.contact_email, s.event_names,
+				e.organization_uuid, e.message_uuid, e.event_name, e.message_id, e.payload, e.timestamp
+			FROM messages m JOIN subscriptions s ON s.uuid = m.subscription_uuid JOIN events e ON e.message_id = m.message_id
+			WHERE m.id = ?`, id).Scan(&d.ID, &d.LeaseToken, &leasedAt, &d.Attempts, &d.SubscriptionUUID,
+			&d.OrganizationUUID, &d.Destination, &d.SigningKey, &d.ContactEmail, &names,
+			&d.Envelope.OrganizationUUID, &d.Envelope.MessageUUID, &d.Envelope.EventName, &d.Envelope.MessageID,
+			&d.Envelope.Payload, &d.Envelope.Timestamp)
+		if err != nil {
+			return nil, err
+		}
+		d.LeasedAt = fromMicros(leasedAt)
+		if err := json.Unmarshal([]byte(names), &d.EventNames); err != nil {
+			return nil, err
+		}
+		out = append(out, &d)
+	}
+	return out, nil
+}
+
+func newLeaseToken() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// ReleaseLeases implements store.Store.
+func (db *DB) ReleaseLeases(ctx context.Context, expiredBefore time.Time) (int, error) {
+	var n int64
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.Exec(`UPDATE messages SET state = 'pending', lease_token = NULL
+			WHERE state = 'leased' AND lease_expires_at < ?`, micros(expiredBefore))
+		if err == nil {
+			n, _ = res.RowsAffected()
+		}
+		return err
+	})
+	return int(n), err
+}
+
+// releaseAllLeases returns every leased message to the queue; Open calls it
+// because only this process uses the database.
+func (db *DB) releaseAllLeases(ctx context.Context) (int, error) {
+	return db.ReleaseLeases(ctx, time.Unix(1<<40, 0))
+}
+
+// Messages implements store.Store.
+func (db *DB) Messages(ctx context.Context, subscriptionUUID, state string) ([]store.Message, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT m.id, m.message_id, m.subscription_uuid, e.event_name, m.state, m.attempts, m.created_at
+		FROM messages m JOIN events e ON e.message_id = m.message_id
+		WHERE m.subscription_uuid = ? AND (? = '' OR m.state = ?) ORDER BY m.id`, subscriptionUUID, state, state)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Message
+	for rows.Next() {
+		var m store.Message
+		var created int64
+		if err := rows.Scan(&m.ID, &m.MessageID, &m.SubscriptionUUID, &m.EventName, &m.State, &m.Attempts, &created); err != nil {
+			return nil, err
+		}
+		m.CreatedAt = fromMicros(created)
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// Attempts implements store.Store.
+func (db *DB) Attempts(ctx context.Context, messageRow int64) ([]store.Attempt, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT started_at, duration_us, status_code, error_class, error_detail, response_body
+		FROM attempts WHERE message_row = ? ORDER BY id`, messageRow)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Attempt
+	for rows.Next() {
+		var a store.Attempt
+		var started, dur int64
+		if err := rows.Scan(&started, &dur, &a.StatusCode, &a.ErrorClass, &a.ErrorDetail, &a.ResponseBody); err != nil {
+			return nil, err
+		}
+		a.StartedAt, a.Duration = fromMicros(started), time.Duration(dur)*time.Microsecond
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+var errNoLease = errors.New("lease not held")

@@ -1,0 +1,200 @@
+// Package sqlite implements store.Store on an embedded SQLite database
+// (modernc.org/sqlite, pure Go): one file, WAL journal, foreign keys on,
+// embedded migrations applied at Open.
+//
+// All writes go through one writer goroutine that runs every write queued
+// while the previous transaction committed in one transaction (group
+// commit), each in its own savepoint, so many concurrent requests share one
+// fsync. Reads use a separate pool of read-only connections.
+//
+// The database belongs to one process: Open returns every leased message to
+// the queue, because leases held by an earlier process died with it.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/pusher-hq/pusher/internal/webhook"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// DB is a SQLite-backed store.Store. Create it with Open.
+type DB struct {
+	w    *sql.DB // the single writer connection
+	r    *sql.DB // read-only connections
+	jobs chan writeJob
+
+	closeOnce sync.Once
+	stopped   chan struct{}
+}
+
+// FileName is the database file name inside the data directory.
+const FileName = "pusher.db"
+
+// Open opens (creating if needed) the database file at path, applies pending
+// migrations and starts the writer. Close releases it.
+func Open(ctx context.Context, path string) (*DB, error) {
+	w, err := sql.Open("sqlite", dsn(path, "_txlock=immediate", "_pragma=synchronous(FULL)"))
+	if err != nil {
+		return nil, err
+	}
+	w.SetMaxOpenConns(1)
+	w.SetConnMaxIdleTime(0)
+	if err := migrate(ctx, w); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("migrate %s: %w", path, err)
+	}
+	r, err := sql.Open("sqlite", dsn(path, "_pragma=query_only(1)"))
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	r.SetMaxOpenConns(4)
+	db := &DB{w: w, r: r, jobs: make(chan writeJob, 1024), stopped: make(chan struct{})}
+	go db.writeLoop()
+	if _, err := db.releaseAllLeases(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func dsn(path string, extra ...string) string {
+	params := append([]string{
+		"_pragma=journal_mode(WAL)",
+		"_pragma=busy_timeout(10000)",
+		"_pragma=foreign_keys(1)",
+	}, extra...)
+	return "file:" + (&url.URL{Path: filepath.ToSlash(path)}).EscapedPath() + "?" + strings.Join(params, "&")
+}
+
+// Migrate applies pending migrations to the database at path and returns
+// the names of those it applied.
+func Migrate(ctx context.Context, path string) ([]string, error) {
+	w, err := sql.Open("sqlite", dsn(path))
+	if err != nil {
+		return nil, err
+	}
+	defer w.Close()
+	before, err := appliedMigrations(ctx, w)
+	if err != nil {
+		return nil, err
+	}
+	if err := migrate(ctx, w); err != nil {
+		return nil, err
+	}
+	after, err := appliedMigrations(ctx, w)
+	if err != nil {
+		return nil, err
+	}
+	var applied []string
+	for name := range after {
+		if !before[name] {
+			applied = append(applied, name)
+		}
+	}
+	sort.Strings(applied)
+	return applied, nil
+}
+
+// migrate applies each embedded migration not yet recorded in the
+// migrations table, in name order, each in its own transaction.
+func migrate(ctx context.Context, db *sql.DB) error {
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY) STRICT`); err != nil {
+		return err
+	}
+	done, err := appliedMigrations(ctx, db)
+	if err != nil {
+		return err
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if done[filepath.Base(name)] {
+			continue
+		}
+		if err := applyMigration(ctx, db, name); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func appliedMigrations(ctx context.Context, db *sql.DB) (map[string]bool, error) {
+	done := map[string]bool{}
+	rows, err := db.QueryContext(ctx, `SELECT name FROM migrations`)
+	if err != nil {
+		if strings.Contains(err.Error(), "no such table") {
+			return done, nil
+		}
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		done[name] = true
+	}
+	return done, rows.Err()
+}
+
+func applyMigration(ctx context.Context, db *sql.DB, name string) error {
+	body, err := migrations.ReadFile(name)
+	if err != nil {
+		return err
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO migrations (name) VALUES (?)`, filepath.Base(name)); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// Ping checks that both the reader and the writer answer.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.r.PingContext(ctx); err != nil {
+		return err
+	}
+	return db.write(ctx, func(tx *sql.Tx) error { return nil })
+}
+
+// Close stops the writer after the queued writes and closes the database.
+func (db *DB) Close() error {
+	var err error
+	db.closeOnce.Do(func() {
+		close(db.jobs)
+		<-db.stopped
+		err = errors.Join(db.r.Close(), db.w.Close())
+	})
+	return err
+}
+
+// notFound is the error for an unknown subscription.
+func notFound(uuid string) error {
+	return webhook.TypedErrorf(webhook.NotFound, webhook.TypeSubscriptionNotFound, "Subscription %s not found", uuid)
+}

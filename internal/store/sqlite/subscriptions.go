@@ -1,0 +1,172 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/pusher-hq/pusher/internal/webhook"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+const subscriptionColumns = `uuid, organization_uuid, client_id, transport_name, event_names, destination,
+	contact_email, status, signing_key, created_at, updated_at, failing_since, failures, next_retry_at`
+
+// CreateSubscription implements store.Store.
+func (db *DB) CreateSubscription(ctx context.Context, s *webhook.Subscription) error {
+	names, err := json.Marshal(nonNil(s.EventNames))
+	if err != nil {
+		return err
+	}
+	return db.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec(`INSERT INTO subscriptions (`+subscriptionColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, 0, NULL)`,
+			s.UUID, s.OrganizationUUID, s.ClientID, s.TransportName, string(names), s.Destination,
+			s.ContactEmail, string(s.Status), s.SigningKey, micros(s.Created), micros(s.Updated))
+		if isUniqueViolation(err) {
+			return webhook.TypedErrorf(webhook.Conflict, webhook.TypeSubscriptionAlreadyExist,
+				"Subscription with uuid %s already exists", s.UUID)
+		}
+		return err
+	})
+}
+
+// Subscriptions implements store.Store.
+func (db *DB) Subscriptions(ctx context.Context, org, clientID string) ([]*webhook.Subscription, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions
+		WHERE organization_uuid = ? AND client_id = ? ORDER BY created_at, rowid`, org, clientID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	subs := []*webhook.Subscription{}
+	for rows.Next() {
+		s, err := scanSubscription(rows)
+		if err != nil {
+			return nil, err
+		}
+		subs = append(subs, s)
+	}
+	return subs, rows.Err()
+}
+
+// Subscription implements store.Store.
+func (db *DB) Subscription(ctx context.Context, org, clientID, uuid string) (*webhook.Subscription, error) {
+	row := db.r.QueryRowContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions
+		WHERE organization_uuid = ? AND client_id = ? AND uuid = ?`, org, clientID, uuid)
+	s, err := scanSubscription(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound(uuid)
+	}
+	return s, err
+}
+
+// UpdateSubscription implements store.Store.
+func (db *DB) UpdateSubscription(ctx context.Context, s *webhook.Subscription) error {
+	names, err := json.Marshal(nonNil(s.EventNames))
+	if err != nil {
+		return err
+	}
+	return db.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.Exec(`UPDATE subscriptions SET event_names = ?, destination = ?, contact_email = ?,
+				updated_at = ?, status = 'ACTIVE', failing_since = NULL, failures = 0, next_retry_at = NULL
+			WHERE organization_uuid = ? AND client_id = ? AND uuid = ?`,
+			string(names), s.Destination, s.ContactEmail, micros(s.Updated), s.OrganizationUUID, s.ClientID, s.UUID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return notFound(s.UUID)
+		}
+		return nil
+	})
+}
+
+// DeleteSubscription implements store.Store.
+func (db *DB) DeleteSubscription(ctx context.Context, org, clientID, uuid string) error {
+	return db.write(ctx, func(tx *sql.Tx) error {
+		var found string
+		err := tx.QueryRow(`SELECT uuid FROM subscriptions WHERE organization_uuid = ? AND client_id = ? AND uuid = ?`,
+			org, clientID, uuid).Scan(&found)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound(uuid)
+		}
+		if err != nil {
+			return err
+		}
+		_, err = deleteSubscription(tx, uuid, time.Now())
+		return err
+	})
+}
+
+// deleteSubscription deletes a subscription and turns its undelivered
+// messages into dead letters; it returns how many there were.
+func deleteSubscription(tx *sql.Tx, uuid string, now time.Time) (int, error) {
+	res, err := tx.Exec(`UPDATE messages SET state = 'dead', lease_token = NULL, finished_at = ?
+		WHERE subscription_uuid = ? AND state IN ('pending', 'leased')`, micros(now), uuid)
+	if err != nil {
+		return 0, err
+	}
+	dead, _ := res.RowsAffected()
+	_, err = tx.Exec(`DELETE FROM subscriptions WHERE uuid = ?`, uuid)
+	return int(dead), err
+}
+
+// loadSubscription reads one subscription inside a write transaction.
+func loadSubscription(tx *sql.Tx, uuid string) (*webhook.Subscription, error) {
+	return scanSubscription(tx.QueryRow(`SELECT `+subscriptionColumns+` FROM subscriptions WHERE uuid = ?`, uuid))
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanSubscription(row scanner) (*webhook.Subscription, error) {
+	var (
+		s                       webhook.Subscription
+		names, status           string
+		created, updated        int64
+		failingSince, nextRetry sql.NullInt64
+	)
+	err := row.Scan(&s.UUID, &s.OrganizationUUID, &s.ClientID, &s.TransportName, &names, &s.Destination,
+		&s.ContactEmail, &status, &s.SigningKey, &created, &updated, &failingSince, &s.Failures, &nextRetry)
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(names), &s.EventNames); err != nil {
+		return nil, err
+	}
+	s.Status = webhook.Status(status)
+	s.Created, s.Updated = fromMicros(created), fromMicros(updated)
+	s.FailingSince, s.NextRetryAt = fromNullMicros(failingSince), fromNullMicros(nextRetry)
+	return &s, nil
+}
+
+func nonNil(names []string) []string {
+	if names == nil {
+		return []string{}
+	}
+	return names
+}
+
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+func fromNullMicros(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return fromMicros(v.Int64)
+}
+
+// isUniqueViolation reports whether err is SQLite's primary key or unique
+// constraint error, by its extended result code.
+func isUniqueViolation(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	return se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
+}
