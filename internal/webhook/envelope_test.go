@@ -176,7 +176,7 @@ func TestValidators(t *testing.T) {
 		"f02f80f8-8f35-41eb-8dcd-0242ac130003": false,
 		"f02f80f88f3511eb8dcd0242ac130003":     false,
 		"f02f80f8-8f35-11eb-8dcd-0242ac13000g": false,
-		"": false,
+		"":                                     false,
 	} {
 		if got := webhook.IsUUIDv1(s); got != want {
 			t.Errorf("IsUUIDv1(%q) = %v, want %v", s, got, want)

@@ -13,18 +13,18 @@ type Code string
 
 // The error codes. Their HTTP statuses are given in parentheses.
 const (
-	Invalid          Code = "invalid"           // 400
-	Unprocessable    Code = "unprocessable"     // 422
-	Unauthorized     Code = "unauthorized"      // 401
-	Forbidden        Code = "forbidden"         // 403
-	NotFound         Code = "not_found"         // 404
+	Invalid          Code = "invalid"            // 400
+	Unprocessable    Code = "unprocessable"      // 422
+	Unauthorized     Code = "unauthorized"       // 401
+	Forbidden        Code = "forbidden"          // 403
+	NotFound         Code = "not_found"          // 404
 	MethodNotAllowed Code = "method_not_allowed" // 405
-	Conflict         Code = "conflict"          // 400 (Zettle answers duplicates with 400)
-	TooLarge         Code = "too_large"         // 413
-	UnsupportedMedia Code = "unsupported_media" // 415
-	DestinationError Code = "destination_error" // 500 with a safe message (Zettle's choice)
-	Unavailable      Code = "unavailable"       // 503
-	Internal         Code = "internal"          // 500
+	Conflict         Code = "conflict"           // 400 (Zettle answers duplicates with 400)
+	TooLarge         Code = "too_large"          // 413
+	UnsupportedMedia Code = "unsupported_media"  // 415
+	DestinationError Code = "destination_error"  // 500 with a safe message (Zettle's choice)
+	Unavailable      Code = "unavailable"        // 503
+	Internal         Code = "internal"           // 500
 )
 
 // Zettle error types used in the errorType field of error bodies. The first

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -189,7 +190,10 @@ func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
 		close(db.jobs)
 		<-db.stopped
-		err = errors.Join(db.r.Close(), db.w.Close())
+		err = db.r.Close()
+		if db.w != nil {
+			err = errors.Join(err, db.w.Close())
+		}
 	})
 	return err
 }
@@ -197,4 +201,24 @@ func (db *DB) Close() error {
 // notFound is the error for an unknown subscription.
 func notFound(uuid string) error {
 	return webhook.TypedErrorf(webhook.NotFound, webhook.TypeSubscriptionNotFound, "Subscription %s not found", uuid)
+}
+
+// OpenReadOnly opens an existing database for reading only, without
+// migrating or touching leases, so operator commands can inspect the
+// database of a running server. Writes return an error.
+func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, err
+	}
+	r, err := sql.Open("sqlite", dsn(path, "_pragma=query_only(1)"))
+	if err != nil {
+		return nil, err
+	}
+	if err := r.PingContext(ctx); err != nil {
+		r.Close()
+		return nil, err
+	}
+	db := &DB{r: r, jobs: make(chan writeJob), stopped: make(chan struct{})}
+	close(db.stopped)
+	return db, nil
 }

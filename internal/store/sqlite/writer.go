@@ -25,6 +25,9 @@ var errClosed = errors.New("sqlite: store closed")
 // the outcome even if ctx is cancelled after fn was queued, so a caller
 // never reports failure for a write that was committed.
 func (db *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
+	if db.w == nil {
+		return errors.New("sqlite: store opened read-only")
+	}
 	job := writeJob{fn: fn, done: make(chan error, 1)}
 	defer func() {
 		if recover() != nil { // send on a closed channel: the store is closed

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/pusher-hq/pusher/internal/auth"
+	"github.com/pusher-hq/pusher/internal/store/sqlite"
+	"github.com/pusher-hq/pusher/internal/webhook"
+)
+
+func runMigrate(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
+	fs := newFlagSet("migrate", "Applies pending database migrations to the SQLite database and exits.\n(pusher serve applies them at start too.)", getenv, stderr)
+	dataDir := dataDirFlag(fs)
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
+		return err
+	}
+	path := filepath.Join(*dataDir, sqlite.FileName)
+	applied, err := sqlite.Migrate(ctx, path)
+	if err != nil {
+		return err
+	}
+	if len(applied) == 0 {
+		fmt.Fprintf(stdout, "%s is up to date\n", path)
+	}
+	for _, name := range applied {
+		fmt.Fprintf(stdout, "applied %s to %s\n", name, path)
+	}
+	return nil
+}
+
+const tokenSummary = `Prints a bearer token signed with the local key in the data directory (the
+key pusher serve uses when PUSHER_JWKS_URL is not set; created if missing).
+
+  subscriber:  pusher token --org <uuid> --client my-app --scope "READ:PRODUCT READ:PURCHASE"
+  producer:    pusher token --producer`
+
+func runToken(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
+	fs := newFlagSet("token", tokenSummary, getenv, stderr)
+	dataDir := dataDirFlag(fs)
+	org := fs.string("org", "", "", "organization UUID (claim organizationUuid); required unless --producer")
+	client := fs.string("client", "", "cli", "OAuth client id (claim client_id); subscriptions belong to it")
+	scope := fs.string("scope", "", strings.Join(subscriberScopes, " "), "space-separated scopes (claim scope)")
+	producer := fs.bool("producer", "", false, "mint a producer token with scope "+auth.ScopePublish+" for the ingest API")
+	ttl := fs.duration("ttl", "", 2*time.Hour, "validity; Zettle's access tokens live 2 h")
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	claims := auth.Claims{OrganizationUUID: *org, ClientID: *client, Scope: strings.Fields(*scope)}
+	if *producer {
+		claims.Scope = []string{auth.ScopePublish}
+		if *client == "cli" {
+			claims.ClientID = "producer"
+		}
+	} else if !webhook.IsUUID(*org) {
+		return fmt.Errorf("--org must be an organization UUID (or use --producer): %w", errUsage)
+	}
+	tok, err := mintToken(*dataDir, claims, *ttl)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, tok)
+	return nil
+}
+
+// subscriberScopes are the scopes of every public event.
+var subscriberScopes = []string{webhook.ScopePurchase, webhook.ScopeProduct, webhook.ScopeUserInfo}
+
+func mintToken(dataDir string, c auth.Claims, ttl time.Duration) (string, error) {
+	key, err := auth.LoadOrCreateLocalKey(dataDir)
+	if err != nil {
+		return "", err
+	}
+	return key.Mint(c, time.Now(), ttl)
+}
+
+// producerToken returns token, or mints a short-lived producer token with
+// the local key when token is empty.
+func producerToken(token, dataDir string) (string, error) {
+	if token != "" {
+		return token, nil
+	}
+	tok, err := mintToken(dataDir, auth.Claims{ClientID: "producer", Scope: []string{auth.ScopePublish}}, time.Hour)
+	if err != nil {
+		return "", fmt.Errorf("no --token given and no local key to mint one: %w", err)
+	}
+	return tok, nil
+}
+
+func runNotifications(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
+	fs := newFlagSet("notifications", "Lists the e-mail notices in the outbox, newest first, sent or not.\nReads the database directly; safe while pusher serve runs.", getenv, stderr)
+	dataDir := dataDirFlag(fs)
+	limit := fs.int("limit", "", 50, "how many notices to list")
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	db, err := sqlite.OpenReadOnly(ctx, filepath.Join(*dataDir, sqlite.FileName))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	ns, err := db.Notices(ctx, *limit)
+	if err != nil {
+		return err
+	}
+	if len(ns) == 0 {
+		fmt.Fprintln(stdout, "no notices")
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tCREATED\tKIND\tTO\tSUBSCRIPTION\tSTATE\tDETAIL")
+	for _, n := range ns {
+		state, detail := "unsent", n.Reason
+		if !n.SentAt.IsZero() {
+			state = "sent " + n.SentAt.Format(time.RFC3339)
+		} else if n.LastError != "" {
+			state, detail = fmt.Sprintf("retrying (%d failed)", n.Attempts), n.LastError
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", n.ID, n.CreatedAt.Format(time.RFC3339), n.Kind, n.To,
+			n.SubscriptionUUID, state, detail)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,260 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/pusher-hq/pusher/internal/auth"
+	"github.com/pusher-hq/pusher/internal/delivery"
+	"github.com/pusher-hq/pusher/internal/httpapi"
+	"github.com/pusher-hq/pusher/internal/notify"
+	"github.com/pusher-hq/pusher/internal/store/sqlite"
+)
+
+// serveConfig holds every setting of pusher serve.
+type serveConfig struct {
+	Addr            string
+	DataDir         string
+	JWKSURL         string
+	Issuer          string
+	Audience        string
+	AllowHTTP       bool
+	Timeout         time.Duration
+	Schedule        delivery.Schedule
+	Workers         int
+	PerSubscription int
+	PollInterval    time.Duration
+	Retention       time.Duration
+	MaxBody         int
+	MaxIngestBody   int
+	SMTPURL         string
+	MailFrom        string
+	NoticeEvery     time.Duration
+	ShutdownTimeout time.Duration
+	LogLevel        string
+	LogFormat       string
+}
+
+const serveSummary = `Runs the subscription API, the ingest API and the delivery engine on one
+embedded SQLite database in the data directory. Stops gracefully on SIGTERM or
+Ctrl-C: no new requests, attempts in flight finish, then the database closes.`
+
+func parseServeConfig(args []string, getenv env, stderr io.Writer) (serveConfig, error) {
+	var c serveConfig
+	fs := newFlagSet("serve", serveSummary, getenv, stderr)
+	fs.StringVar(&c.Addr, "addr", envOr(getenv, "PUSHER_ADDR", ":8080"), "listen address (env PUSHER_ADDR)")
+	dataDir := dataDirFlag(fs)
+	jwks := fs.string("jwks-url", "PUSHER_JWKS_URL", "", "verify tokens with this JWKS URL instead of the local key")
+	issuer := fs.string("jwt-issuer", "PUSHER_JWT_ISSUER", "", "required token issuer (iss); empty = not checked")
+	audience := fs.string("jwt-audience", "PUSHER_JWT_AUDIENCE", "", "required token audience (aud); empty = not checked")
+	allowHTTP := fs.bool("allow-http", "PUSHER_ALLOW_HTTP", false, "DEVELOPMENT ONLY: accept http:// destinations (Zettle requires HTTPS)")
+	timeout := fs.duration("delivery-timeout", "PUSHER_DELIVERY_TIMEOUT", delivery.DefaultTimeout, "time a destination has to answer, also for the TestMessage")
+	schedule := fs.string("retry-schedule", "PUSHER_RETRY_SCHEDULE", delivery.ZettleSchedule.String(), "retry schedule after a failure, COUNTxINTERVAL steps; default is Zettle's 10x60s,9x600s,70x1h")
+	workers := fs.int("workers", "PUSHER_WORKERS", 64, "concurrent delivery attempts in all")
+	perSub := fs.int("per-subscription", "PUSHER_PER_SUBSCRIPTION", 4, "concurrent attempts per ACTIVE subscription; 1 = strict per-subscription order")
+	poll := fs.duration("poll-interval", "PUSHER_POLL_INTERVAL", 250*time.Millisecond, "how often due retries are looked for")
+	retention := fs.duration("retention", "PUSHER_RETENTION", 7*24*time.Hour, "delivered messages are kept, and re-posted events recognised as duplicates, for this long")
+	maxBody := fs.int("max-body", "PUSHER_MAX_BODY", 64<<10, "largest subscription API request body in bytes")
+	maxIngest := fs.int("max-ingest-body", "PUSHER_MAX_INGEST_BODY", 10<<20, "largest ingest request body in bytes")
+	smtpURL := fs.string("smtp-url", "PUSHER_SMTP_URL", "", "SMTP server for failure notices, e.g. smtp://user:pass@smtp.example.com:587; empty = notices stay in the outbox and are logged")
+	mailFrom := fs.string("mail-from", "PUSHER_MAIL_FROM", "", "From address of notices, e.g. Pusher <pusher@example.com>; empty = from= in the SMTP URL, else the SMTP user name if it is an address, else pusher@<SMTP host>")
+	noticeEvery := fs.duration("failing-notice-every", "PUSHER_FAILING_NOTICE_EVERY", 24*time.Hour, "at most one 'failing' notice per subscription per this")
+	shutdown := fs.duration("shutdown-timeout", "PUSHER_SHUTDOWN_TIMEOUT", 30*time.Second, "how long shutdown waits for requests in flight")
+	level := fs.string("log-level", "PUSHER_LOG_LEVEL", "info", "debug, info, warn or error")
+	format := fs.string("log-format", "PUSHER_LOG_FORMAT", "text", "text or json")
+	if err := fs.parse(args); err != nil {
+		return c, err
+	}
+	sched, err := delivery.ParseSchedule(*schedule)
+	if err != nil {
+		return c, err
+	}
+	c.DataDir, c.JWKSURL, c.Issuer, c.Audience, c.AllowHTTP = *dataDir, *jwks, *issuer, *audience, *allowHTTP
+	c.Timeout, c.Schedule, c.Workers, c.PerSubscription, c.PollInterval = *timeout, sched, *workers, *perSub, *poll
+	c.Retention, c.MaxBody, c.MaxIngestBody = *retention, *maxBody, *maxIngest
+	c.SMTPURL, c.MailFrom, c.NoticeEvery, c.ShutdownTimeout = *smtpURL, *mailFrom, *noticeEvery, *shutdown
+	c.LogLevel, c.LogFormat = *level, *format
+	return c, c.validate()
+}
+
+func (c serveConfig) validate() error {
+	switch {
+	case c.Timeout <= 0:
+		return errors.New("delivery-timeout must be positive")
+	case c.Workers < 1 || c.PerSubscription < 1:
+		return errors.New("workers and per-subscription must be at least 1")
+	case c.LogFormat != "text" && c.LogFormat != "json":
+		return fmt.Errorf("log-format %q: want text or json", c.LogFormat)
+	}
+	return nil
+}
+
+func envOr(getenv env, name, def string) string {
+	if v := getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func dataDirFlag(fs *flagSet) *string {
+	return fs.string("data-dir", "PUSHER_DATA_DIR", "data", "directory of the SQLite database and the local token key")
+}
+
+func newLogger(c serveConfig, w io.Writer) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// runServe runs pusher serve until ctx is cancelled.
+func runServe(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
+	cfg, err := parseServeConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return err
+	}
+	db, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, sqlite.FileName))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	keys, err := keySource(cfg)
+	if err != nil {
+		return err
+	}
+	if cfg.AllowHTTP {
+		log.Warn("http:// destinations are allowed: development mode, Zettle requires HTTPS")
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	delivery.RegisterMetrics(reg)
+	client := delivery.NewClient(userAgent(), cfg.Timeout, cfg.PerSubscription*4)
+	engine := &delivery.Engine{
+		Queue: db, Client: client, Logger: log, Schedule: cfg.Schedule, Workers: cfg.Workers,
+		PerSubscription: cfg.PerSubscription, PollInterval: cfg.PollInterval, FailingNoticeEvery: cfg.NoticeEvery,
+		Retention: cfg.Retention,
+	}
+	sender, wakeSender, err := noticeSender(cfg, db, log)
+	if err != nil {
+		return err
+	}
+	engine.OnRecorded = delivery.ObserveAttempts(wakeSender)
+	verifier := &auth.Verifier{Keys: keys, Issuer: cfg.Issuer, Audience: cfg.Audience}
+	handler := httpapi.NewHandler(log, db, verifier, client, engine.Notify, httpapi.Config{
+		AllowHTTPDestinations: cfg.AllowHTTP, MaxBodyBytes: int64(cfg.MaxBody), MaxIngestBytes: int64(cfg.MaxIngestBody),
+		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+	})
+	return serve(ctx, cfg, log, handler, stdout, engine.Run, sender.Run)
+}
+
+// serve listens, runs the background loops, and on cancellation shuts down
+// in order: HTTP first (no new events), then the loops, then returns.
+func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, h http.Handler, stdout io.Writer, loops ...func(context.Context) error) error {
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
+	loopCtx, stopLoops := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	for _, loop := range loops {
+		wg.Go(func() {
+			if err := loop(loopCtx); err != nil {
+				log.Error("background loop stopped", "err", err)
+			}
+		})
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	url := "http://" + displayAddr(ln.Addr())
+	log.Info("pusher started", "version", Version(), "addr", url, "data_dir", cfg.DataDir)
+	fmt.Fprintf(stdout, "pusher %s listening on %s\n", Version(), url)
+
+	select {
+	case err = <-serveErr:
+	case <-ctx.Done():
+		log.Info("shutting down")
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		err = srv.Shutdown(sctx)
+		cancel()
+	}
+	stopLoops()
+	wg.Wait()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	log.Info("stopped")
+	return err
+}
+
+func displayAddr(a net.Addr) string {
+	s := a.String()
+	if strings.HasPrefix(s, "[::]:") {
+		return "localhost:" + strings.TrimPrefix(s, "[::]:")
+	}
+	if strings.HasPrefix(s, "0.0.0.0:") {
+		return "localhost:" + strings.TrimPrefix(s, "0.0.0.0:")
+	}
+	return s
+}
+
+func keySource(cfg serveConfig) (auth.KeySource, error) {
+	if cfg.JWKSURL != "" {
+		return &auth.JWKS{URL: cfg.JWKSURL}, nil
+	}
+	return auth.LoadOrCreateLocalKey(cfg.DataDir)
+}
+
+// noticeSender returns the outbox sender; without SMTP it only logs.
+// The returned func wakes the sender without blocking.
+func noticeSender(cfg serveConfig, outbox notify.Outbox, log *slog.Logger) (*notify.Sender, func(), error) {
+	wake := make(chan struct{}, 1)
+	s := &notify.Sender{Outbox: outbox, Logger: log, Wake: wake}
+	wakeFn := func() {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	}
+	if cfg.SMTPURL == "" {
+		return s, wakeFn, nil
+	}
+	smtp, err := notify.ParseSMTPURL(cfg.SMTPURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("PUSHER_SMTP_URL: %w", err)
+	}
+	if cfg.MailFrom != "" {
+		smtp.From = cfg.MailFrom
+	}
+	if smtp.From == "" && !strings.Contains(smtp.Username, "@") {
+		smtp.From = "pusher@" + smtp.Host
+	}
+	m, err := notify.NewMailer(smtp)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.Mailer = m
+	return s, wakeFn, nil
+}

@@ -1,0 +1,149 @@
+package delivery
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/pusher-hq/pusher/internal/notify"
+	"github.com/pusher-hq/pusher/internal/signing"
+	"github.com/pusher-hq/pusher/internal/webhook"
+)
+
+// DefaultTimeout is Zettle's delivery timeout: a destination that has not
+// answered within 10 s has failed.
+const DefaultTimeout = 10 * time.Second
+
+// maxResponseBody is how much of a response body an attempt records.
+const maxResponseBody = 1024
+
+// Client POSTs signed envelopes. Redirects are not followed (a 3xx is a
+// failure) and connections are kept alive per destination.
+type Client struct {
+	HTTP      *http.Client
+	Timeout   time.Duration // per attempt; DefaultTimeout when zero
+	UserAgent string
+}
+
+// NewClient returns a Client with a transport tuned for many requests to
+// few hosts: up to maxConnsPerHost idle keep-alive connections per host.
+func NewClient(userAgent string, timeout time.Duration, maxConnsPerHost int) *Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns = 0
+	tr.MaxIdleConnsPerHost = maxConnsPerHost
+	tr.IdleConnTimeout = 90 * time.Second
+	tr.ResponseHeaderTimeout = 0 // the request context carries the deadline
+	return &Client{
+		HTTP: &http.Client{
+			Transport:     tr,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		Timeout:   timeout,
+		UserAgent: userAgent,
+	}
+}
+
+// Outcome is the result of one POST.
+type Outcome struct {
+	StartedAt  time.Time
+	Duration   time.Duration
+	StatusCode int          // 0 when there was no HTTP response
+	Class      notify.Class // "" on success (any 2xx)
+	Detail     string       // error text for transport failures
+	Body       []byte       // first 1 KiB of the response body
+}
+
+// OK reports whether the destination accepted the message.
+func (o Outcome) OK() bool { return o.Class == "" }
+
+// Post sends env to destination signed with signingKey and classifies the
+// result. It never returns an error: every failure is an Outcome.
+func (c *Client) Post(ctx context.Context, destination, signingKey string, env webhook.Envelope) Outcome {
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	out := Outcome{StartedAt: time.Now()}
+	defer func() { out.Duration = time.Since(out.StartedAt) }()
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, destination, strings.NewReader(string(env.Bytes())))
+	if err != nil {
+		out.Class, out.Detail = notify.ClassOther, err.Error()
+		return out
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(signing.Header, signing.Sign(signingKey, env.Timestamp, env.Payload))
+	req.Header.Set("User-Agent", c.UserAgent)
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		out.Class, out.Detail = classifyError(err), err.Error()
+		return out
+	}
+	out.StatusCode = resp.StatusCode
+	out.Body, err = readBody(resp.Body)
+	if err != nil && resp.StatusCode/100 == 2 && errors.Is(err, context.DeadlineExceeded) {
+		out.Class, out.Detail = notify.ClassTimeout, err.Error()
+		return out
+	}
+	out.Class = classifyStatus(resp.StatusCode)
+	return out
+}
+
+// readBody keeps the first 1 KiB and drains a little more so the connection
+// can be reused, then closes the body.
+func readBody(body io.ReadCloser) ([]byte, error) {
+	defer body.Close()
+	b, err := io.ReadAll(io.LimitReader(body, maxResponseBody))
+	if err != nil {
+		return b, err
+	}
+	_, err = io.Copy(io.Discard, io.LimitReader(body, 64<<10))
+	return b, err
+}
+
+func classifyStatus(code int) notify.Class {
+	switch code / 100 {
+	case 2:
+		return ""
+	case 3:
+		return notify.ClassRedirect
+	}
+	return notify.ClassHTTPStatus
+}
+
+// classifyError puts a transport error into an outcome class.
+func classifyError(err error) notify.Class {
+	var (
+		dnsErr   *net.DNSError
+		netErr   net.Error
+		certErr  *tls.CertificateVerificationError
+		hostErr  x509.HostnameError
+		authErr  x509.UnknownAuthorityError
+		invalErr x509.CertificateInvalidError
+		recErr   tls.RecordHeaderError
+	)
+	switch {
+	case errors.As(err, &dnsErr):
+		return notify.ClassDNS
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return notify.ClassTimeout
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return notify.ClassRefused
+	case errors.As(err, &certErr), errors.As(err, &hostErr), errors.As(err, &authErr),
+		errors.As(err, &invalErr), errors.As(err, &recErr), strings.Contains(err.Error(), "tls: "):
+		return notify.ClassTLS
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.EPIPE):
+		return notify.ClassConnectionReset
+	}
+	return notify.ClassOther
+}

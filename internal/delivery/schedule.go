@@ -1,0 +1,95 @@
+// Package delivery sends messages to their destinations: it claims due
+// messages from the store with a lease, signs and POSTs each envelope,
+// classifies the outcome and records it with one fenced store write, on
+// Zettle's retry schedule. It also performs the TestMessage handshake of a
+// new subscription.
+package delivery
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Step is a run of retries Count times, Interval apart.
+type Step struct {
+	Count    int
+	Interval time.Duration
+}
+
+// Schedule is a retry schedule: after the first failed attempt of a
+// subscription, retry n is due at the sum of the first n intervals.
+type Schedule []Step
+
+// ZettleSchedule is Zettle's documented retry policy (pusher-api.md §5): 10
+// retries 60 s apart, 9 retries 600 s apart, then hourly for 70 hours — 89
+// retries, the last 71 h 40 min after the first failure. It is the default
+// and never changes.
+var ZettleSchedule = Schedule{{10, time.Minute}, {9, 10 * time.Minute}, {70, time.Hour}}
+
+// Retries returns the number of retries in the schedule.
+func (s Schedule) Retries() int {
+	n := 0
+	for _, st := range s {
+		n += st.Count
+	}
+	return n
+}
+
+// Next returns when retry number failures is due for an episode whose first
+// failure was at since (failures counts failed attempts so far, the first
+// included). ok is false when the schedule is exhausted: failures > Retries().
+func (s Schedule) Next(since time.Time, failures int) (next time.Time, ok bool) {
+	if failures < 1 {
+		return since, true
+	}
+	var offset time.Duration
+	left := failures
+	for _, st := range s {
+		n := min(left, st.Count)
+		offset += time.Duration(n) * st.Interval
+		left -= n
+		if left == 0 {
+			return since.Add(offset), true
+		}
+	}
+	return time.Time{}, false
+}
+
+// Span returns the time from the first failure to the last retry.
+func (s Schedule) Span() time.Duration {
+	next, _ := s.Next(time.Time{}, s.Retries())
+	return next.Sub(time.Time{})
+}
+
+// String formats s as ParseSchedule reads it, e.g. "10x1m0s,9x10m0s,70x1h0m0s".
+func (s Schedule) String() string {
+	parts := make([]string, len(s))
+	for i, st := range s {
+		parts[i] = fmt.Sprintf("%dx%s", st.Count, st.Interval)
+	}
+	return strings.Join(parts, ",")
+}
+
+// ParseSchedule reads a schedule written as comma-separated COUNTxINTERVAL
+// steps, e.g. "10x60s,9x10m,70x1h" (Zettle's) or "3x1s" for tests.
+func ParseSchedule(text string) (Schedule, error) {
+	var s Schedule
+	for _, part := range strings.Split(text, ",") {
+		count, interval, ok := strings.Cut(strings.TrimSpace(part), "x")
+		if !ok {
+			return nil, fmt.Errorf("retry schedule step %q: want COUNTxINTERVAL, e.g. 10x60s", part)
+		}
+		n, err := strconv.Atoi(count)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("retry schedule step %q: count must be a positive integer", part)
+		}
+		d, err := time.ParseDuration(interval)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("retry schedule step %q: interval must be a positive duration like 60s", part)
+		}
+		s = append(s, Step{n, d})
+	}
+	return s, nil
+}

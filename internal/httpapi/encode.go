@@ -1,0 +1,82 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/pusher-hq/pusher/internal/webhook"
+)
+
+// writeJSON writes v as compact JSON without HTML escaping.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		http.Error(w, `{"developerMessage":"Internal server error","errorType":"INTERNAL_ERROR","violations":[]}`, 500)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(bytes.TrimSuffix(b.Bytes(), []byte("\n")))
+}
+
+// readBody reads a JSON request body of at most limit bytes. It returns
+// UnsupportedMedia for a Content-Type other than JSON (an absent one is
+// taken as JSON) and TooLarge above the limit.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || !(mt == "application/json" || strings.HasSuffix(mt, "+json")) {
+			return nil, webhook.Errorf(webhook.UnsupportedMedia, "Content-Type must be application/json, not %q", ct)
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return nil, webhook.Errorf(webhook.TooLarge, "Request body is larger than %d bytes", limit)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read request body: %w", err)
+	}
+	return body, nil
+}
+
+// decodeJSON decodes body into v, turning syntax and type errors into
+// Invalid errors that name the offending field.
+func decodeJSON(body []byte, v any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return webhook.Errorf(webhook.Invalid, "Request body must be a JSON object")
+	}
+	err := json.Unmarshal(body, v)
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &typeErr) && typeErr.Field != "":
+		return &webhook.Error{Code: webhook.Invalid, Message: fmt.Sprintf("Field %s must be %s", typeErr.Field, jsonKind(typeErr.Type.String())),
+			Violations: []webhook.Violation{{PropertyName: typeErr.Field, DeveloperMessage: "must be " + jsonKind(typeErr.Type.String()), ConstraintType: "TYPE"}}}
+	case errors.As(err, &typeErr):
+		return webhook.Errorf(webhook.Invalid, "Request body must be a JSON object")
+	case errors.As(err, &syntaxErr):
+		return webhook.Errorf(webhook.Invalid, "Request body is not valid JSON (offset %d)", syntaxErr.Offset)
+	}
+	return webhook.Errorf(webhook.Invalid, "Request body is not valid JSON")
+}
+
+func jsonKind(goType string) string {
+	switch {
+	case strings.HasPrefix(goType, "[]"):
+		return "an array of strings"
+	case strings.Contains(goType, "string"):
+		return "a string"
+	}
+	return "of another type"
+}

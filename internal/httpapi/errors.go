@@ -1,0 +1,63 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/pusher-hq/pusher/internal/webhook"
+)
+
+// errorBody is Zettle's error shape; every error response has it.
+type errorBody struct {
+	DeveloperMessage string              `json:"developerMessage"`
+	ErrorType        string              `json:"errorType"`
+	Violations       []webhook.Violation `json:"violations"`
+}
+
+// statuses maps error codes to HTTP statuses, with the default errorType.
+var statuses = map[webhook.Code]struct {
+	status    int
+	errorType string
+}{
+	webhook.Invalid:          {http.StatusBadRequest, webhook.TypeInvalidRequest},
+	webhook.Conflict:         {http.StatusBadRequest, webhook.TypeSubscriptionAlreadyExist},
+	webhook.Unprocessable:    {http.StatusUnprocessableEntity, webhook.TypeValidationError},
+	webhook.Unauthorized:     {http.StatusUnauthorized, webhook.TypeUnauthorized},
+	webhook.Forbidden:        {http.StatusForbidden, webhook.TypeForbidden},
+	webhook.NotFound:         {http.StatusNotFound, webhook.TypeNotFound},
+	webhook.MethodNotAllowed: {http.StatusMethodNotAllowed, webhook.TypeMethodNotAllowed},
+	webhook.TooLarge:         {http.StatusRequestEntityTooLarge, webhook.TypePayloadTooLarge},
+	webhook.UnsupportedMedia: {http.StatusUnsupportedMediaType, webhook.TypeUnsupportedMediaType},
+	webhook.DestinationError: {http.StatusInternalServerError, webhook.TypeDestinationRespondedWithCode},
+	webhook.Unavailable:      {http.StatusServiceUnavailable, webhook.TypeServiceUnavailable},
+	webhook.Internal:         {http.StatusInternalServerError, webhook.TypeInternalError},
+}
+
+// writeError is the only place an error becomes a response. A *webhook.Error
+// is shown as it is; any other error is logged and reported as an internal
+// error without its text.
+func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	var e *webhook.Error
+	if !errors.As(err, &e) {
+		if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+			log.Info("client went away", "method", r.Method, "path", r.URL.Path)
+			return
+		}
+		log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+		e = &webhook.Error{Code: webhook.Internal, Message: "Internal server error"}
+	}
+	s, ok := statuses[e.Code]
+	if !ok {
+		s = statuses[webhook.Internal]
+	}
+	body := errorBody{DeveloperMessage: e.Message, ErrorType: e.Type, Violations: e.Violations}
+	if body.ErrorType == "" {
+		body.ErrorType = s.errorType
+	}
+	if body.Violations == nil {
+		body.Violations = []webhook.Violation{}
+	}
+	writeJSON(w, s.status, body)
+}

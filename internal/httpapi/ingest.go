@@ -1,0 +1,184 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/pusher-hq/pusher/internal/auth"
+	"github.com/pusher-hq/pusher/internal/store"
+	"github.com/pusher-hq/pusher/internal/webhook"
+)
+
+// ingestEvent is one event as producers post it to /v1/events.
+type ingestEvent struct {
+	OrganizationUUID string          `json:"organizationUuid"`
+	EventName        string          `json:"eventName"`
+	EventID          string          `json:"eventId"`
+	Timestamp        string          `json:"timestamp"`
+	Payload          json.RawMessage `json:"payload"`
+	ClientID         string          `json:"clientId"`
+}
+
+// maxEventIDLength bounds producer event ids.
+const maxEventIDLength = 256
+
+type ingestHandler struct {
+	st   Store
+	wake func()
+	cfg  Config
+}
+
+// publish handles POST /v1/events: one event object or an array of them.
+// It answers 202 with the messageId of each event, in order, once the events
+// and their messages are committed. The batch is all or nothing.
+func (h ingestHandler) publish(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	if !p.HasScope(auth.ScopePublish) {
+		return webhook.TypedErrorf(webhook.Forbidden, webhook.TypeForbidden, "Publishing events needs the scope %s", auth.ScopePublish)
+	}
+	body, err := readBody(w, r, h.cfg.MaxIngestBytes)
+	if err != nil {
+		return err
+	}
+	raw, single, err := splitEvents(body)
+	if err != nil {
+		return err
+	}
+	if len(raw) > h.cfg.MaxIngestEvents {
+		return webhook.Errorf(webhook.TooLarge, "At most %d events per request, got %d", h.cfg.MaxIngestEvents, len(raw))
+	}
+	now := h.cfg.Now().UTC()
+	events := make([]store.Event, 0, len(raw))
+	var bad []webhook.Violation
+	for i, rawEvent := range raw {
+		prefix := fmt.Sprintf("[%d].", i)
+		if single {
+			prefix = ""
+		}
+		ev, problems := parseEvent(rawEvent, prefix, now)
+		bad = append(bad, problems...)
+		events = append(events, ev)
+	}
+	if len(bad) > 0 {
+		return invalid(webhook.Unprocessable, bad)
+	}
+	results, err := h.st.Publish(r.Context(), events)
+	if err != nil {
+		return err
+	}
+	h.wake()
+	resp := struct {
+		MessageIDs []string `json:"messageIds"`
+		Duplicates int      `json:"duplicates"`
+	}{MessageIDs: make([]string, len(results))}
+	for i, res := range results {
+		resp.MessageIDs[i] = res.MessageID
+		if res.Duplicate {
+			resp.Duplicates++
+		}
+	}
+	writeJSON(w, http.StatusAccepted, resp)
+	return nil
+}
+
+// splitEvents returns the raw events of a body holding one event object or
+// an array of them.
+func splitEvents(body []byte) (raw []json.RawMessage, single bool, err error) {
+	trimmed := bytes.TrimSpace(body)
+	switch {
+	case len(trimmed) == 0:
+		return nil, false, webhook.Errorf(webhook.Invalid, "Request body must be an event object or an array of events")
+	case trimmed[0] == '[':
+		if err := json.Unmarshal(trimmed, &raw); err != nil {
+			return nil, false, webhook.Errorf(webhook.Invalid, "Request body is not a valid JSON array of events")
+		}
+		if len(raw) == 0 {
+			return nil, false, webhook.Errorf(webhook.Invalid, "The array of events is empty")
+		}
+		return raw, false, nil
+	case trimmed[0] == '{':
+		if !json.Valid(trimmed) {
+			return nil, false, webhook.Errorf(webhook.Invalid, "Request body is not valid JSON")
+		}
+		return []json.RawMessage{trimmed}, true, nil
+	}
+	return nil, false, webhook.Errorf(webhook.Invalid, "Request body must be an event object or an array of events")
+}
+
+// parseEvent validates one event and builds its envelope. Problems name the
+// field, prefixed with the event's index in a batch.
+func parseEvent(raw json.RawMessage, prefix string, now time.Time) (store.Event, []webhook.Violation) {
+	var in ingestEvent
+	if err := json.Unmarshal(raw, &in); err != nil {
+		return store.Event{}, []webhook.Violation{violation(prefix+"event", "must be an object with string fields organizationUuid, eventName, eventId, timestamp, clientId and a payload", "TYPE")}
+	}
+	var bad []webhook.Violation
+	add := func(field, msg, constraint string) { bad = append(bad, violation(prefix+field, msg, constraint)) }
+	if !webhook.IsUUID(in.OrganizationUUID) {
+		add("organizationUuid", "must be a UUID", "UUID")
+	}
+	switch {
+	case in.EventName == "":
+		add("eventName", "must not be empty", "NOT_NULL")
+	case !webhook.IsPublishable(in.EventName):
+		add("eventName", fmt.Sprintf("unknown event name %q", in.EventName), "EVENT_NAME")
+	case webhook.IsDisconnect(in.EventName) && in.ClientID == "":
+		add("clientId", "must name the client whose connection was removed", "NOT_NULL")
+	}
+	if in.EventID == "" || len(in.EventID) > maxEventIDLength {
+		add("eventId", fmt.Sprintf("must be 1 to %d characters", maxEventIDLength), "SIZE")
+	}
+	ts := now
+	if in.Timestamp != "" {
+		t, err := time.Parse(time.RFC3339Nano, in.Timestamp)
+		if err != nil {
+			add("timestamp", "must be an RFC 3339 time such as 2021-04-19T13:17:56.585Z", "TIMESTAMP")
+		}
+		ts = t
+	}
+	payload, msg := compactPayload(in.Payload)
+	if msg != "" {
+		add("payload", msg, "JSON")
+	}
+	if len(bad) > 0 {
+		return store.Event{}, bad
+	}
+	org := lower(in.OrganizationUUID)
+	delivered := in.EventName
+	if webhook.IsDisconnect(in.EventName) {
+		delivered = webhook.ApplicationConnectionRemoved
+	}
+	mid := webhook.MessageID(org, in.EventName, in.EventID)
+	return store.Event{
+		Envelope:        webhook.NewEnvelope(org, delivered, mid, payload, ts),
+		SourceEventName: in.EventName, EventID: in.EventID, ClientID: in.ClientID, Now: now,
+	}, nil
+}
+
+// compactPayload accepts a JSON object, or a string holding one, and returns
+// it re-encoded compactly; msg says what is wrong otherwise.
+func compactPayload(raw json.RawMessage) (payload, msg string) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", "must be a JSON object, or a string holding one"
+	}
+	if raw[0] == '"' {
+		var inner string
+		if err := json.Unmarshal(raw, &inner); err != nil {
+			return "", "is not a valid JSON string"
+		}
+		raw = bytes.TrimSpace([]byte(inner))
+	}
+	if len(raw) == 0 || raw[0] != '{' {
+		return "", "must be a JSON object, or a string holding one"
+	}
+	out, err := webhook.CompactJSON(raw)
+	if err != nil {
+		return "", "is not valid JSON: " + err.Error()
+	}
+	return string(out), ""
+}
+
+func lower(s string) string { return string(bytes.ToLower([]byte(s))) }

@@ -1,0 +1,161 @@
+// Package httpapi serves pusher's HTTP API: Zettle's subscription API
+// (/organizations/{organizationUuid}/subscriptions…), the ingest API for
+// producers (/v1/events), health checks and metrics.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/pusher-hq/pusher/internal/auth"
+	"github.com/pusher-hq/pusher/internal/store"
+	"github.com/pusher-hq/pusher/internal/webhook"
+)
+
+// Store is the part of the store the API uses.
+type Store interface {
+	CreateSubscription(ctx context.Context, s *webhook.Subscription) error
+	Subscriptions(ctx context.Context, org, clientID string) ([]*webhook.Subscription, error)
+	Subscription(ctx context.Context, org, clientID, uuid string) (*webhook.Subscription, error)
+	UpdateSubscription(ctx context.Context, s *webhook.Subscription) error
+	DeleteSubscription(ctx context.Context, org, clientID, uuid string) error
+	Publish(ctx context.Context, events []store.Event) ([]store.PublishResult, error)
+	Ping(ctx context.Context) error
+}
+
+// Authenticator returns the principal of a request or an Unauthorized error.
+type Authenticator interface {
+	Authenticate(r *http.Request) (auth.Principal, error)
+}
+
+// Handshaker sends the TestMessage of a subscription (see delivery.Client.Handshake).
+type Handshaker interface {
+	Handshake(ctx context.Context, s *webhook.Subscription, now time.Time) error
+}
+
+// Config holds the API's settings.
+type Config struct {
+	AllowHTTPDestinations bool             // accept http:// destinations (development only)
+	MaxBodyBytes          int64            // subscription API request limit; default 64 KiB
+	MaxIngestBytes        int64            // ingest request limit; default 10 MiB
+	MaxIngestEvents       int              // events per ingest request; default 1000
+	Now                   func() time.Time // default time.Now
+	Metrics               http.Handler     // served at /metrics when set
+}
+
+func (c *Config) defaults() {
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 64 << 10
+	}
+	if c.MaxIngestBytes <= 0 {
+		c.MaxIngestBytes = 10 << 20
+	}
+	if c.MaxIngestEvents <= 0 {
+		c.MaxIngestEvents = 1000
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// handlerFunc is an HTTP handler that returns its error instead of writing it.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// NewHandler returns the whole API. wake is called after events were
+// published (the delivery engine's Notify); it may be nil.
+func NewHandler(log *slog.Logger, st Store, authn Authenticator, hs Handshaker, wake func(), cfg Config) http.Handler {
+	cfg.defaults()
+	if wake == nil {
+		wake = func() {}
+	}
+	mux := http.NewServeMux()
+	h := func(fn handlerFunc) http.Handler { return errorHandler(log, fn) }
+	authed := func(fn func(http.ResponseWriter, *http.Request, auth.Principal) error) http.Handler {
+		return h(func(w http.ResponseWriter, r *http.Request) error {
+			p, err := authn.Authenticate(r)
+			if err != nil {
+				return err
+			}
+			return fn(w, r, p)
+		})
+	}
+	subs := subscriptionHandlers{st: st, hs: hs, cfg: cfg}
+	const coll = "/organizations/{org}/subscriptions"
+	route(mux, h, coll, map[string]http.Handler{
+		"POST":   authed(subs.create),
+		"GET":    authed(subs.list),
+		"PUT":    h(methodNotAllowed("Subscription uuid is missing: PUT /organizations/{organizationUuid}/subscriptions/{subscriptionUuid}")),
+		"DELETE": h(notFound("Subscription uuid is missing: DELETE /organizations/{organizationUuid}/subscriptions/{subscriptionUuid}")),
+	})
+	route(mux, h, coll+"/{id}", map[string]http.Handler{
+		"PUT":    authed(subs.update),
+		"DELETE": authed(subs.delete),
+	})
+	route(mux, h, coll+"/uuid/{id}", map[string]http.Handler{"DELETE": authed(subs.delete)})
+	route(mux, h, "/v1/events", map[string]http.Handler{"POST": authed(ingestHandler{st: st, wake: wake, cfg: cfg}.publish)})
+	route(mux, h, "/healthz", map[string]http.Handler{"GET": h(healthz)})
+	route(mux, h, "/readyz", map[string]http.Handler{"GET": h(readyz(st))})
+	if cfg.Metrics != nil {
+		route(mux, h, "/metrics", map[string]http.Handler{"GET": cfg.Metrics})
+	}
+	mux.Handle("/", h(notFound("No such resource")))
+	return logRequests(log, trimTrailingSlash(recoverPanics(log, mux)))
+}
+
+// route registers a handler per method for path, and a fallback that
+// answers every other method with 405 and an Allow header.
+func route(mux *http.ServeMux, h func(handlerFunc) http.Handler, path string, methods map[string]http.Handler) {
+	allowed := make([]string, 0, len(methods))
+	for m, handler := range methods {
+		mux.Handle(m+" "+path, handler)
+		allowed = append(allowed, m)
+	}
+	sort.Strings(allowed)
+	mux.Handle(path, h(func(w http.ResponseWriter, r *http.Request) error {
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		return webhook.Errorf(webhook.MethodNotAllowed, "Method %s is not allowed on %s", r.Method, r.URL.Path)
+	}))
+}
+
+func methodNotAllowed(msg string) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		w.Header().Set("Allow", "GET, POST")
+		return webhook.Errorf(webhook.MethodNotAllowed, "%s", msg)
+	}
+}
+
+func notFound(msg string) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		return webhook.Errorf(webhook.NotFound, "%s", msg)
+	}
+}
+
+// errorHandler adapts a handlerFunc: a returned error goes to writeError.
+func errorHandler(log *slog.Logger, fn handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := fn(w, r); err != nil {
+			writeError(w, r, log, err)
+		}
+	})
+}
+
+func healthz(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}
+
+func readyz(st Store) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := st.Ping(ctx); err != nil {
+			return webhook.Errorf(webhook.Unavailable, "Database is not reachable")
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		return nil
+	}
+}
