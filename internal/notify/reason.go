@@ -1,0 +1,129 @@
+package notify
+
+import (
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Class is the outcome class of a delivery attempt, as decided by the
+// delivery engine. Reason turns a class into words for a notice.
+type Class string
+
+// The delivery outcome classes.
+const (
+	ClassHTTPStatus      Class = "http_status"      // the destination answered with a non-2xx, non-3xx status
+	ClassTimeout         Class = "timeout"          // no complete answer within the delivery timeout
+	ClassRefused         Class = "refused"          // TCP connection refused
+	ClassDNS             Class = "dns"              // host name could not be resolved
+	ClassTLS             Class = "tls"              // TLS handshake or certificate problem
+	ClassRedirect        Class = "redirect"         // the destination answered with a 3xx status
+	ClassConnectionReset Class = "connection_reset" // connection closed or reset before a response
+	ClassOther           Class = "other"            // anything else
+)
+
+// maxDetail is the number of characters of a detail text kept in a reason.
+const maxDetail = 160
+
+// Reason describes the outcome of a failed delivery attempt in plain words
+// for the person who owns the destination, for example
+// "HTTP 503 from https://shop.example/hook" or
+// "host name shop.example not found (DNS)".
+//
+// status is the HTTP status for ClassHTTPStatus and ClassRedirect (0 if
+// unknown); timeout is the delivery timeout for ClassTimeout (0 if unknown).
+// detail is optional extra text, typically the Go error text: it is appended,
+// shortened to its first line and at most 160 characters, for ClassTLS and
+// ClassOther, and ignored for the other classes, whose words already say what
+// happened. An unknown class is treated as ClassOther. Passwords in the
+// destination URL are replaced by "xxxxx".
+func Reason(class Class, status int, destination, detail string, timeout time.Duration) string {
+	dest := displayURL(destination)
+	host, hostPort := destinationHost(destination)
+	switch class {
+	case ClassHTTPStatus:
+		if status == 0 {
+			return "unexpected HTTP status from " + dest
+		}
+		return "HTTP " + strconv.Itoa(status) + " from " + dest
+	case ClassTimeout:
+		if timeout <= 0 {
+			return "no answer in time"
+		}
+		return "no answer within " + humanDuration(timeout)
+	case ClassRefused:
+		return "connection refused by " + hostPort
+	case ClassDNS:
+		return "host name " + host + " not found (DNS)"
+	case ClassTLS:
+		s := "TLS handshake with host " + host + " failed"
+		if strings.Contains(strings.ToLower(detail), "certificate") {
+			s = "TLS certificate not valid for host " + host
+		}
+		return withDetail(s, detail)
+	case ClassRedirect:
+		if status == 0 {
+			return "redirect — redirects are not followed"
+		}
+		return "redirect (HTTP " + strconv.Itoa(status) + ") — redirects are not followed"
+	case ClassConnectionReset:
+		return "connection closed before a response"
+	default:
+		return withDetail("delivery failed", detail)
+	}
+}
+
+// withDetail appends a shortened detail to s.
+func withDetail(s, detail string) string {
+	d := brief(detail)
+	if d == "" {
+		return s
+	}
+	return s + ": " + d
+}
+
+// brief returns the first line of s, trimmed and cut to maxDetail characters.
+func brief(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	s = strings.TrimSpace(s)
+	if utf8.RuneCountInString(s) <= maxDetail {
+		return s
+	}
+	r := []rune(s)
+	return strings.TrimSpace(string(r[:maxDetail-1])) + "…"
+}
+
+// destinationHost returns the host name of a destination URL and the
+// host:port a connection goes to (port 443 for https and 80 for http when the
+// URL has none). If the URL cannot be parsed, both are the input unchanged.
+func destinationHost(destination string) (host, hostPort string) {
+	u, err := url.Parse(destination)
+	if err != nil || u.Host == "" {
+		return destination, destination
+	}
+	host = u.Hostname()
+	port := u.Port()
+	if port == "" {
+		switch strings.ToLower(u.Scheme) {
+		case "https":
+			port = "443"
+		case "http":
+			port = "80"
+		default:
+			return host, host
+		}
+	}
+	return host, net.JoinHostPort(host, port)
+}
+
+// displayURL returns destination with any password replaced by "xxxxx".
+func displayURL(destination string) string {
+	u, err := url.Parse(destination)
+	if err != nil || u.User == nil {
+		return destination
+	}
+	return u.Redacted()
+}

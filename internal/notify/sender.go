@@ -1,0 +1,254 @@
+package notify
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+)
+
+// Outbox is the durable queue of notices, written by the store. Sender reads
+// due notices from it and records each send attempt.
+type Outbox interface {
+	// DueNotices returns up to limit unsent notices whose next send time is
+	// <= now, oldest first. Notice.Attempts is the number of failed sends so far.
+	DueNotices(ctx context.Context, now time.Time, limit int) ([]Notice, error)
+	// MarkNoticeSent records that notice id was sent at `at`.
+	MarkNoticeSent(ctx context.Context, id int64, at time.Time) error
+	// MarkNoticeFailed records a failed send and when to try again.
+	MarkNoticeFailed(ctx context.Context, id int64, errText string, retryAt time.Time) error
+}
+
+// DefaultPollInterval is Sender.Interval when it is zero.
+const DefaultPollInterval = 5 * time.Second
+
+// batchSize is how many due notices one poll asks for.
+const batchSize = 20
+
+// markTimeout bounds an outbox write made after a send. Such writes are not
+// cancelled with Run's context, so a shutdown right after a send still
+// records it.
+const markTimeout = 10 * time.Second
+
+// DefaultBackoff is Sender.Backoff when it is nil: after failed attempt 1, 2,
+// 3, 4 it waits 30 s, 1 min, 2 min, 5 min, and 10 min after every later one.
+func DefaultBackoff(attempt int) time.Duration {
+	switch {
+	case attempt <= 1:
+		return 30 * time.Second
+	case attempt == 2:
+		return time.Minute
+	case attempt == 3:
+		return 2 * time.Minute
+	case attempt == 4:
+		return 5 * time.Minute
+	default:
+		return 10 * time.Minute
+	}
+}
+
+// Sender sends the notices of an Outbox in the background. Set the fields,
+// then call Run; the fields must not change while Run runs.
+type Sender struct {
+	Outbox Outbox // required
+
+	// Mailer sends one notice, normally a *Mailer. Nil means no SMTP server
+	// is configured: each due notice is then logged once per Run at Info
+	// (id, kind, to, subject) and stays unsent in the outbox, so it goes out
+	// once a later process has a Mailer. As nothing is marked, each poll then
+	// asks the outbox for all pending notices (logged ones plus a batch).
+	Mailer interface {
+		Send(ctx context.Context, n Notice) error
+	}
+
+	Logger *slog.Logger     // nil means slog.Default()
+	Now    func() time.Time // nil means time.Now
+
+	// Interval is the time between polls of the outbox; zero or negative
+	// means DefaultPollInterval.
+	Interval time.Duration
+
+	// Backoff gives the wait before the next send of a notice whose send
+	// failed for the attempt-th time (1 for the first failure); nil means
+	// DefaultBackoff.
+	Backoff func(attempt int) time.Duration
+
+	// Wake, if not nil, makes Run poll at once whenever it receives. Use a
+	// buffered channel of size 1 and send without blocking:
+	//
+	//	select { case wake <- struct{}{}: default: }
+	Wake <-chan struct{}
+}
+
+// Run sends due notices until ctx is cancelled, then returns nil. It polls
+// the outbox every Interval, at once when Wake receives, and again at once
+// while a poll finds a full batch.
+//
+// An SMTP outage never stops it: a failed notice is marked failed with
+// retryAt = now + Backoff(Attempts+1) and the rest of that batch waits for
+// the next poll, so an outage costs one send attempt per poll. Outbox errors
+// are logged and retried at the next poll. A notice that was sent but could
+// not be marked sent is not sent again by this Run; marking is retried.
+//
+// Run returns an error only if Outbox is nil.
+func (s *Sender) Run(ctx context.Context) error {
+	if s.Outbox == nil {
+		return errors.New("notify: Sender.Outbox is nil")
+	}
+	r := &run{
+		Sender:       s,
+		log:          s.Logger,
+		now:          s.Now,
+		backoff:      s.Backoff,
+		mailer:       s.Mailer,
+		logged:       map[int64]bool{},
+		sentUnmarked: map[int64]time.Time{},
+	}
+	if r.log == nil {
+		r.log = slog.Default()
+	}
+	if r.now == nil {
+		r.now = time.Now
+	}
+	if r.backoff == nil {
+		r.backoff = DefaultBackoff
+	}
+	if m, ok := r.mailer.(*Mailer); ok && m == nil {
+		r.mailer = nil // a nil *Mailer in the interface is "no SMTP", not a crash
+	}
+	interval := s.Interval
+	if interval <= 0 {
+		interval = DefaultPollInterval
+	}
+	if r.mailer == nil {
+		r.log.Info("notify: no SMTP server configured; notices stay in the outbox and are only logged")
+	}
+
+	timer := time.NewTimer(0) // first poll at once
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+		case <-s.Wake:
+		}
+		for r.poll(ctx) && ctx.Err() == nil {
+		}
+		timer.Reset(interval)
+	}
+}
+
+// run is the state of one Run call.
+type run struct {
+	*Sender
+	log     *slog.Logger
+	now     func() time.Time
+	backoff func(int) time.Duration
+	mailer  interface {
+		Send(context.Context, Notice) error
+	}
+	logged       map[int64]bool      // notices logged without a mailer
+	sentUnmarked map[int64]time.Time // sent, but MarkNoticeSent failed
+}
+
+// poll handles one batch of due notices. It reports whether to poll again
+// at once: the batch was full and every notice in it was handled.
+func (r *run) poll(ctx context.Context) bool {
+	limit := batchSize
+	if r.mailer == nil {
+		// Nothing is marked without a mailer, so the oldest notices stay due:
+		// ask for enough to also see the ones not logged yet.
+		limit = len(r.logged) + batchSize
+	}
+	due, err := r.Outbox.DueNotices(ctx, r.now(), limit)
+	if err != nil {
+		if ctx.Err() == nil {
+			r.log.Error("notify: reading due notices failed", "err", err)
+		}
+		return false
+	}
+	if r.mailer == nil {
+		r.logUnsent(due, len(due) < limit)
+		return false
+	}
+	for _, n := range due {
+		if ctx.Err() != nil {
+			return false
+		}
+		if !r.send(ctx, n) {
+			return false
+		}
+	}
+	return len(due) == limit
+}
+
+// send sends one notice and records the outcome. It reports whether the
+// batch may go on.
+func (r *run) send(ctx context.Context, n Notice) bool {
+	if at, ok := r.sentUnmarked[n.ID]; ok {
+		if !r.markSent(ctx, n, at) {
+			return false
+		}
+		delete(r.sentUnmarked, n.ID)
+		return true
+	}
+	err := r.mailer.Send(ctx, n)
+	if err != nil {
+		if ctx.Err() != nil {
+			return false // shutting down; the notice stays due
+		}
+		attempt := n.Attempts + 1
+		retryAt := r.now().Add(r.backoff(attempt))
+		r.log.Warn("notify: sending notice failed; will retry",
+			"id", n.ID, "kind", n.Kind, "to", n.To, "attempt", attempt,
+			"retry_at", retryAt.UTC().Format(time.RFC3339), "err", err)
+		mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)
+		defer cancel()
+		if err := r.Outbox.MarkNoticeFailed(mctx, n.ID, err.Error(), retryAt); err != nil {
+			r.log.Error("notify: recording failed notice failed", "id", n.ID, "err", err)
+		}
+		// Most failures (server down, AUTH refused) hit every notice alike:
+		// leave the rest of the batch for the next poll.
+		return false
+	}
+	at := r.now()
+	r.log.Info("notify: notice sent", "id", n.ID, "kind", n.Kind, "to", n.To,
+		"subscription", n.SubscriptionUUID)
+	if !r.markSent(ctx, n, at) {
+		r.sentUnmarked[n.ID] = at
+		return false
+	}
+	return true
+}
+
+// markSent records a sent notice and reports whether that worked.
+func (r *run) markSent(ctx context.Context, n Notice, at time.Time) bool {
+	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)
+	defer cancel()
+	if err := r.Outbox.MarkNoticeSent(mctx, n.ID, at); err != nil {
+		r.log.Error("notify: recording sent notice failed; will not send it again, will retry recording",
+			"id", n.ID, "err", err)
+		return false
+	}
+	return true
+}
+
+// logUnsent logs each notice not logged before. complete says due holds
+// every due notice, so ids not in it have left the outbox and are forgotten.
+func (r *run) logUnsent(due []Notice, complete bool) {
+	seen := make(map[int64]bool, len(due))
+	for _, n := range due {
+		seen[n.ID] = true
+		if r.logged[n.ID] {
+			continue
+		}
+		r.logged[n.ID] = true
+		subject, _, _ := Render(n)
+		r.log.Info("notify: no SMTP configured; notice kept in the outbox",
+			"id", n.ID, "kind", n.Kind, "to", n.To, "subject", subject)
+	}
+	if complete {
+		r.logged = seen
+	}
+}

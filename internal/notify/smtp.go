@@ -1,0 +1,362 @@
+package notify
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/mail"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	gomail "github.com/wneessen/go-mail"
+)
+
+// TLSMode says how the connection to the SMTP server is protected.
+type TLSMode string
+
+// The TLS modes.
+const (
+	TLSNone     TLSMode = "none"     // plain text; credentials are sent unencrypted
+	TLSStartTLS TLSMode = "starttls" // STARTTLS is required; the send fails if the server does not offer it
+	TLSImplicit TLSMode = "tls"      // TLS from the first byte ("SMTPS", usually port 465)
+)
+
+// Default ports per URL scheme.
+const (
+	DefaultSMTPPort  = 587 // smtp:// (submission with STARTTLS)
+	DefaultSMTPSPort = 465 // smtps:// (implicit TLS)
+)
+
+// DefaultSMTPTimeout is the SMTP connect and per-command timeout used when
+// SMTPConfig.Timeout is zero.
+const DefaultSMTPTimeout = 15 * time.Second
+
+// SMTPConfig is how the Mailer reaches its SMTP server.
+type SMTPConfig struct {
+	Host     string
+	Port     int    // 0 means DefaultSMTPSPort for TLSImplicit and DefaultSMTPPort otherwise
+	Username string // empty means no SMTP AUTH
+	Password string
+	TLS      TLSMode // empty means TLSStartTLS
+	From     string  // sender address, e.g. "Pusher <pusher@example.com>"; see NewMailer for the default
+	Timeout  time.Duration
+	// InsecureSkipVerify accepts any server certificate (TLSStartTLS and
+	// TLSImplicit). Avoid it outside tests.
+	InsecureSkipVerify bool
+}
+
+// ParseSMTPURL parses the PUSHER_SMTP_URL setting:
+//
+//	smtp://user:pass@host:587    STARTTLS (required), default port 587
+//	smtp://host:25?tls=none      no TLS
+//	smtps://user:pass@host:465   implicit TLS, default port 465
+//
+// The port defaults to 587 for smtp:// (also with tls=none) and 465 for
+// smtps://. User name and password are percent-decoded; a password that
+// contains "/", "?", "#", "@" or "%" must be written percent-encoded. Query
+// parameters:
+//
+//	tls=none|starttls            only on smtp:// (tls=tls is accepted on smtps://)
+//	from=pusher@example.com      sender address (SMTPConfig.From)
+//	timeout=10s                  SMTPConfig.Timeout, a Go duration
+//	insecure_skip_verify=true    SMTPConfig.InsecureSkipVerify
+//
+// Errors start with "notify: SMTP URL:" and name the part that is wrong
+// (scheme, user info, host, port, path, a parameter). They never contain the
+// password, nor the URL itself.
+func ParseSMTPURL(raw string) (SMTPConfig, error) {
+	bad := func(format string, args ...any) (SMTPConfig, error) {
+		return SMTPConfig{}, fmt.Errorf("notify: SMTP URL: "+format, args...)
+	}
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return bad("empty")
+	}
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok || scheme == "" {
+		return bad("missing scheme (want smtp:// or smtps://)")
+	}
+	var cfg SMTPConfig
+	switch strings.ToLower(scheme) {
+	case "smtp":
+		cfg.TLS, cfg.Port = TLSStartTLS, DefaultSMTPPort
+	case "smtps":
+		cfg.TLS, cfg.Port = TLSImplicit, DefaultSMTPSPort
+	default:
+		return bad("unsupported scheme %q (want smtp or smtps)", scheme)
+	}
+
+	// The URL is split by hand rather than with url.Parse, whose errors
+	// quote the whole URL, password included. A password with an unencoded
+	// "/", "?" or "#" spills into the host, port or query; so a value quoted
+	// in an error is hidden if it starts at or before the URL's last "@".
+	lastAt := strings.LastIndex(rest, "@")
+	quote := func(s string, off int) string {
+		if off <= lastAt {
+			return "(value hidden)"
+		}
+		return strconv.Quote(s)
+	}
+	const encodeHint = "; a password with / ? # @ or % must be percent-encoded"
+
+	end := len(rest)
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		end = i
+	}
+	authority, hostOff := rest[:end], 0
+	if i := strings.LastIndex(authority, "@"); i >= 0 {
+		user, pass, _ := strings.Cut(authority[:i], ":")
+		var err error
+		if cfg.Username, err = url.PathUnescape(user); err != nil {
+			return bad("invalid percent-encoding in user name")
+		}
+		if cfg.Password, err = url.PathUnescape(pass); err != nil {
+			return bad("invalid percent-encoding in password")
+		}
+		if cfg.Username == "" && cfg.Password != "" {
+			return bad("password given without a user name")
+		}
+		authority, hostOff = authority[i+1:], i+1
+	}
+
+	host, port := authority, ""
+	if i := strings.LastIndex(authority, ":"); i >= 0 && !strings.HasSuffix(authority, "]") {
+		host, port = authority[:i], authority[i+1:]
+		if port == "" {
+			return bad("empty port after host")
+		}
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 {
+			return bad("invalid port %s (want 1 to 65535%s)", quote(port, hostOff+i+1), encodeHint)
+		}
+		cfg.Port = n
+	}
+	if host == "" {
+		return bad("missing host")
+	}
+	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		host = host[1 : len(host)-1]
+		if net.ParseIP(host) == nil {
+			return bad("invalid IPv6 address %s in host", quote(host, hostOff+1))
+		}
+	} else if strings.ContainsAny(host, " %:[]<>\"\\") || strings.ContainsFunc(host, unicode.IsControl) {
+		return bad("invalid host %s%s", quote(host, hostOff), encodeHint)
+	}
+	cfg.Host = host
+
+	tail := rest[end:]
+	if strings.Contains(tail, "#") {
+		return bad("unexpected fragment (#...)%s", encodeHint)
+	}
+	path, rawQuery, _ := strings.Cut(tail, "?")
+	if path != "" && path != "/" {
+		return bad("unexpected path (nothing may follow host:port but ?parameters%s)", encodeHint)
+	}
+	qOff := end + len(path) + 1
+	for pair := range strings.SplitSeq(rawQuery, "&") {
+		off := qOff
+		qOff += len(pair) + 1
+		if pair == "" {
+			continue
+		}
+		rawKey, rawVal, _ := strings.Cut(pair, "=")
+		key, err1 := url.QueryUnescape(rawKey)
+		val, err2 := url.QueryUnescape(rawVal)
+		if err1 != nil || err2 != nil {
+			return bad("invalid percent-encoding in parameter %s", quote(rawKey, off))
+		}
+		voff := off + len(rawKey) + 1
+		switch key {
+		case "tls":
+			mode := TLSMode(strings.ToLower(val))
+			switch {
+			case cfg.TLS == TLSImplicit && mode != TLSImplicit:
+				return bad("tls=%s conflicts with smtps:// (implicit TLS); use smtp:// instead", quote(val, voff))
+			case cfg.TLS != TLSImplicit && mode == TLSImplicit:
+				return bad("tls=tls on smtp://: use smtps:// for implicit TLS")
+			case mode != TLSNone && mode != TLSStartTLS && mode != TLSImplicit:
+				return bad("invalid tls=%s (want none or starttls)", quote(val, voff))
+			}
+			cfg.TLS = mode
+		case "from":
+			if _, err := mail.ParseAddress(val); err != nil {
+				return bad("invalid from address %s", quote(val, voff))
+			}
+			cfg.From = val
+		case "timeout":
+			d, err := time.ParseDuration(val)
+			if err != nil || d <= 0 {
+				return bad("invalid timeout %s (want a positive Go duration such as 10s)", quote(val, voff))
+			}
+			cfg.Timeout = d
+		case "insecure_skip_verify":
+			b, err := strconv.ParseBool(val)
+			if err != nil {
+				return bad("invalid insecure_skip_verify %s (want true or false)", quote(val, voff))
+			}
+			cfg.InsecureSkipVerify = b
+		default:
+			return bad("unknown parameter %s", quote(key, off))
+		}
+	}
+	return cfg, nil
+}
+
+// Mailer sends notices over SMTP. It opens one connection per message, so it
+// holds no connection between sends and is safe for concurrent use.
+type Mailer struct {
+	cfg  SMTPConfig
+	from *mail.Address
+}
+
+// NewMailer checks cfg and returns a Mailer. It does not connect.
+//
+// Defaults: TLS TLSStartTLS, Port 587 (465 with TLSImplicit), Timeout
+// DefaultSMTPTimeout, and From the Username when that is an e-mail address.
+// It returns an error if Host is empty, Port or Timeout is out of range,
+// TLS is unknown, or From is missing or not a valid address.
+//
+// With a Username, Send authenticates with PLAIN (LOGIN if the server offers
+// only that); without TLS (TLSNone) the password then travels unencrypted.
+func NewMailer(cfg SMTPConfig) (*Mailer, error) {
+	if cfg.Host == "" {
+		return nil, errors.New("notify: SMTP host is empty")
+	}
+	switch cfg.TLS {
+	case "":
+		cfg.TLS = TLSStartTLS
+	case TLSNone, TLSStartTLS, TLSImplicit:
+	default:
+		return nil, fmt.Errorf("notify: unknown SMTP TLS mode %q (want none, starttls or tls)", cfg.TLS)
+	}
+	if cfg.Port == 0 {
+		cfg.Port = DefaultSMTPPort
+		if cfg.TLS == TLSImplicit {
+			cfg.Port = DefaultSMTPSPort
+		}
+	}
+	if cfg.Port < 1 || cfg.Port > 65535 {
+		return nil, fmt.Errorf("notify: SMTP port %d out of range", cfg.Port)
+	}
+	switch {
+	case cfg.Timeout == 0:
+		cfg.Timeout = DefaultSMTPTimeout
+	case cfg.Timeout < 0:
+		return nil, fmt.Errorf("notify: negative SMTP timeout %v", cfg.Timeout)
+	}
+	if cfg.From == "" && strings.Contains(cfg.Username, "@") {
+		cfg.From = cfg.Username
+	}
+	if cfg.From == "" {
+		return nil, errors.New("notify: SMTP sender address (From) is empty")
+	}
+	from, err := mail.ParseAddress(cfg.From)
+	if err != nil {
+		return nil, fmt.Errorf("notify: invalid SMTP sender address %q: %w", cfg.From, err)
+	}
+	return &Mailer{cfg: cfg, from: from}, nil
+}
+
+// Send renders n and sends it to n.To as one multipart/alternative message
+// (text/plain and text/html). ctx bounds the connection attempt; each SMTP
+// command has the configured Timeout. The error says which step failed
+// (address, connection, TLS, AUTH, MAIL/RCPT/DATA); it never contains the
+// password.
+func (m *Mailer) Send(ctx context.Context, n Notice) error {
+	msg, err := m.message(n)
+	if err != nil {
+		return err
+	}
+	c, err := gomail.NewClient(m.cfg.Host, m.clientOptions()...)
+	if err != nil {
+		return fmt.Errorf("notify: SMTP client: %w", err)
+	}
+	if err := c.DialAndSendWithContext(ctx, msg); err != nil {
+		return fmt.Errorf("notify: send %s notice %d to %s via %s: %w",
+			n.Kind, n.ID, n.To, net.JoinHostPort(m.cfg.Host, strconv.Itoa(m.cfg.Port)), err)
+	}
+	return nil
+}
+
+func (m *Mailer) clientOptions() []gomail.Option {
+	cfg := m.cfg
+	opts := []gomail.Option{
+		gomail.WithPort(cfg.Port),
+		gomail.WithTimeout(cfg.Timeout),
+	}
+	tlsConf := &tls.Config{
+		ServerName:         cfg.Host,
+		MinVersion:         tls.VersionTLS12,
+		InsecureSkipVerify: cfg.InsecureSkipVerify, //nolint:gosec // operator's explicit choice, documented as test-only
+	}
+	switch cfg.TLS {
+	case TLSNone:
+		opts = append(opts, gomail.WithTLSPolicy(gomail.NoTLS))
+	case TLSImplicit:
+		opts = append(opts, gomail.WithSSL(), gomail.WithTLSConfig(tlsConf))
+	default:
+		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSMandatory), gomail.WithTLSConfig(tlsConf))
+	}
+	if cfg.Username != "" {
+		plain, login := gomail.SMTPAuthPlain, gomail.SMTPAuthLogin
+		if cfg.TLS == TLSNone {
+			// The operator chose no TLS; go-mail refuses PLAIN/LOGIN over an
+			// unencrypted connection unless told so.
+			plain, login = gomail.SMTPAuthPlainNoEnc, gomail.SMTPAuthLoginNoEnc
+		}
+		opts = append(opts,
+			gomail.WithOpportunisticSMTPAuth(plain, login),
+			gomail.WithUsername(cfg.Username),
+			gomail.WithPassword(cfg.Password))
+	}
+	return opts
+}
+
+// message builds the e-mail for n.
+func (m *Mailer) message(n Notice) (*gomail.Msg, error) {
+	subject, text, html := Render(n)
+	msg := gomail.NewMsg()
+	msg.FromMailAddress(m.from)
+	if err := msg.To(n.To); err != nil {
+		return nil, fmt.Errorf("notify: notice %d: invalid recipient %q: %w", n.ID, n.To, err)
+	}
+	msg.Subject(subject)
+	// RFC 3834: tells auto-responders (vacation replies) not to answer.
+	msg.SetUserAgent("pusher")
+	msg.SetGenHeader("Auto-Submitted", "auto-generated")
+	msg.SetGenHeader("X-Pusher-Notice", string(n.Kind))
+	msg.SetGenHeader("X-Pusher-Subscription", oneLine(n.SubscriptionUUID))
+	if n.ID != 0 {
+		// A stable Message-ID lets mail systems drop a duplicate if a notice
+		// is sent twice (sent, but the outbox could not record it).
+		msg.SetMessageIDWithValue(fmt.Sprintf("pusher-notice-%d.%s@%s",
+			n.ID, messageIDPart(n.SubscriptionUUID), domainOf(m.from.Address)))
+	}
+	msg.SetBodyString(gomail.TypeTextPlain, text)
+	msg.AddAlternativeString(gomail.TypeTextHTML, html)
+	return msg, nil
+}
+
+// domainOf returns the domain of an address, or "pusher.invalid".
+func domainOf(addr string) string {
+	if i := strings.LastIndex(addr, "@"); i >= 0 && i < len(addr)-1 {
+		return messageIDPart(addr[i+1:])
+	}
+	return "pusher.invalid"
+}
+
+// messageIDPart keeps only characters that are safe in a Message-ID.
+func messageIDPart(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '.':
+			return r
+		}
+		return -1
+	}, s)
+}
