@@ -213,8 +213,8 @@ func (h subscriptionHandlers) validateCreate(req subscriptionRequest) error {
 	if len(bad) > 0 {
 		return invalid(webhook.Invalid, bad)
 	}
-	bad = append(bad, h.checkDestination(req.Destination, true)...)
-	bad = append(bad, checkEmail(req.ContactEmail, true)...)
+	bad = append(bad, h.checkDestination(req.Destination)...)
+	bad = append(bad, checkEmail(req.ContactEmail)...)
 	if len(bad) > 0 {
 		return invalid(webhook.Unprocessable, bad)
 	}
@@ -233,10 +233,10 @@ func (h subscriptionHandlers) validateUpdate(req subscriptionRequest, s *webhook
 		return invalid(webhook.Invalid, bad)
 	}
 	if req.Destination != nil {
-		bad = append(bad, h.checkDestination(req.Destination, true)...)
+		bad = append(bad, h.checkDestination(req.Destination)...)
 	}
 	if req.ContactEmail != nil {
-		bad = append(bad, checkEmail(req.ContactEmail, true)...)
+		bad = append(bad, checkEmail(req.ContactEmail)...)
 	}
 	if len(bad) > 0 {
 		return invalid(webhook.Unprocessable, bad)
@@ -254,7 +254,7 @@ func checkEventNames(names []string) []webhook.Violation {
 	return bad
 }
 
-func (h subscriptionHandlers) checkDestination(dest *string, required bool) []webhook.Violation {
+func (h subscriptionHandlers) checkDestination(dest *string) []webhook.Violation {
 	if dest == nil || *dest == "" {
 		return []webhook.Violation{violation("destination", "must not be empty", "NOT_NULL")}
 	}
@@ -264,7 +264,7 @@ func (h subscriptionHandlers) checkDestination(dest *string, required bool) []we
 	return nil
 }
 
-func checkEmail(email *string, required bool) []webhook.Violation {
+func checkEmail(email *string) []webhook.Violation {
 	switch {
 	case email == nil || *email == "":
 		return []webhook.Violation{violation("contactEmail", "must not be empty", "NOT_NULL")}

@@ -1,0 +1,235 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pusher-hq/pusher/internal/auth"
+	"github.com/pusher-hq/pusher/internal/delivery"
+	"github.com/pusher-hq/pusher/internal/httpapi"
+	"github.com/pusher-hq/pusher/internal/store/sqlite"
+)
+
+const (
+	org      = "d3f03ffa-4a18-4282-bbfa-efd5f642ffb7"
+	otherOrg = "1ce52f60-645f-11ea-a80e-0cec44ada668"
+	subUUID  = "f02f80f8-8f35-11eb-8dcd-0242ac130003"
+	subUUID2 = "7c9e43ce-912c-11eb-a8b3-0242ac130003"
+)
+
+var allScopes = []string{"READ:PURCHASE", "READ:PRODUCT", "READ:USERINFO"}
+
+// testAPI is the whole HTTP API on a real SQLite store, with real JWTs and a
+// real delivery client for the TestMessage handshake.
+type testAPI struct {
+	t      *testing.T
+	url    string
+	db     *sqlite.DB
+	key    *auth.LocalKey
+	client *delivery.Client
+	cfg    httpapi.Config
+
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newAPI(t *testing.T, configure ...func(*httpapi.Config)) *testAPI {
+	t.Helper()
+	dir := t.TempDir()
+	db, err := sqlite.Open(context.Background(), filepath.Join(dir, sqlite.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	key, err := auth.LoadOrCreateLocalKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &testAPI{t: t, db: db, key: key, now: time.Date(2021, 3, 29, 16, 31, 47, 87507000, time.UTC)}
+	a.client = trustingClient(t)
+	a.cfg = httpapi.Config{Now: a.clock}
+	for _, c := range configure {
+		c(&a.cfg)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv := httptest.NewServer(httpapi.NewHandler(log, db, &auth.Verifier{Keys: key}, a.client, nil, a.cfg))
+	t.Cleanup(srv.Close)
+	a.url = srv.URL
+	return a
+}
+
+// trustingClient is a delivery client that trusts httptest's TLS certificate.
+func trustingClient(t *testing.T) *delivery.Client {
+	tlsSrv := httptest.NewTLSServer(http.NotFoundHandler())
+	t.Cleanup(tlsSrv.Close)
+	c := delivery.NewClient("pusher/test", 2*time.Second, 4)
+	c.HTTP.Transport.(*http.Transport).TLSClientConfig = tlsSrv.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
+	return c
+}
+
+func (a *testAPI) clock() time.Time {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.now
+}
+
+func (a *testAPI) setNow(t time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.now = t
+}
+
+// token mints a token for org and client "shop" with the given scopes.
+func (a *testAPI) token(org string, scopes ...string) string {
+	return a.tokenFor(org, "shop", scopes...)
+}
+
+func (a *testAPI) tokenFor(org, client string, scopes ...string) string {
+	a.t.Helper()
+	tok, err := a.key.Mint(auth.Claims{OrganizationUUID: org, ClientID: client, Scope: scopes}, time.Now(), time.Hour)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return tok
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   string
+}
+
+// do sends a request; body "" sends none. Extra headers are "Name: value".
+func (a *testAPI) do(method, path, token, body string, headers ...string) response {
+	a.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, a.url+path, rd)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for _, h := range headers {
+		name, value, _ := strings.Cut(h, ": ")
+		req.Header.Set(name, value)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return response{status: resp.StatusCode, header: resp.Header, body: string(b)}
+}
+
+// zettleError decodes an error body and checks it has exactly Zettle's keys.
+func zettleError(t *testing.T, r response) (errorType, message string, violations []map[string]string) {
+	t.Helper()
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(r.body), &raw); err != nil {
+		t.Fatalf("error body %q is not JSON: %v", r.body, err)
+	}
+	if len(raw) != 3 || raw["developerMessage"] == nil || raw["errorType"] == nil || raw["violations"] == nil {
+		t.Fatalf("error body %s lacks developerMessage/errorType/violations", r.body)
+	}
+	json.Unmarshal(raw["errorType"], &errorType)
+	json.Unmarshal(raw["developerMessage"], &message)
+	if err := json.Unmarshal(raw["violations"], &violations); err != nil {
+		t.Fatalf("violations: %v", err)
+	}
+	if r.header.Get("Content-Type") != "application/json" {
+		t.Errorf("error Content-Type = %q", r.header.Get("Content-Type"))
+	}
+	return errorType, message, violations
+}
+
+// wantError checks status and errorType of an error response.
+func wantError(t *testing.T, r response, status int, errorType string) []map[string]string {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status = %d, want %d; body %s", r.status, status, r.body)
+	}
+	got, msg, v := zettleError(t, r)
+	if got != errorType {
+		t.Errorf("errorType = %q, want %q (message %q)", got, errorType, msg)
+	}
+	if msg == "" {
+		t.Error("empty developerMessage")
+	}
+	return v
+}
+
+// receiver is an HTTPS webhook receiver answering status and recording bodies.
+type receiver struct {
+	*httptest.Server
+	mu     sync.Mutex
+	status int
+	delay  time.Duration
+	bodies []string
+	heads  []http.Header
+}
+
+func newReceiver(t *testing.T, status int) *receiver {
+	r := &receiver{status: status}
+	r.Server = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		b, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		r.bodies = append(r.bodies, string(b))
+		r.heads = append(r.heads, req.Header.Clone())
+		status, delay := r.status, r.delay
+		r.mu.Unlock()
+		time.Sleep(delay)
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+func (r *receiver) received() ([]string, []http.Header) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.bodies...), append([]http.Header(nil), r.heads...)
+}
+
+func (r *receiver) set(status int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.status = status
+}
+
+func createBody(uuid, dest string, events ...string) string {
+	if events == nil {
+		events = []string{}
+	}
+	b, _ := json.Marshal(map[string]any{
+		"uuid": uuid, "transportName": "WEBHOOK", "eventNames": events,
+		"destination": dest, "contactEmail": "your_email@domain.com",
+	})
+	return string(b)
+}
+
+func readGolden(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
