@@ -1,0 +1,182 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pusher-hq/pusher/internal/signing"
+)
+
+const testOrg = "d3f03ffa-4a18-4282-bbfa-efd5f642ffb7"
+
+func envMap(m map[string]string) env { return func(k string) string { return m[k] } }
+
+// startServe runs "pusher serve" through run() on a free port and returns
+// its base URL and a stop function that cancels it and returns run's error.
+func startServe(t *testing.T, dataDir string, extra ...string) (string, func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	args := append([]string{"serve", "-addr", "127.0.0.1:0", "-data-dir", dataDir, "-allow-http", "-poll-interval", "20ms"}, extra...)
+	go func() {
+		done <- run(ctx, args, envMap(nil), pw, io.Discard)
+		pw.Close()
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		cancel()
+		t.Fatalf("serve printed nothing: %v (run: %v)", err, <-done)
+	}
+	go io.Copy(io.Discard, pr)
+	url := strings.TrimSpace(line[strings.LastIndex(line, " ")+1:])
+	stopped := false
+	stop := func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(20 * time.Second):
+			t.Fatal("serve did not stop within 20 s")
+			return nil
+		}
+	}
+	t.Cleanup(func() { stop() })
+	return url, stop
+}
+
+func runCmd(t *testing.T, args ...string) string {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), args, envMap(nil), &out, &errOut); err != nil {
+		t.Fatalf("pusher %s: %v\n%s", strings.Join(args, " "), err, errOut.String())
+	}
+	return strings.TrimSpace(out.String())
+}
+
+type recorded struct {
+	env map[string]string
+	sig string
+}
+
+func TestEndToEnd(t *testing.T) {
+	dataDir := filepath.Join(t.TempDir(), "data")
+	url, stop := startServe(t, dataDir)
+
+	var mu sync.Mutex
+	var got []recorded
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var env map[string]string
+		json.NewDecoder(r.Body).Decode(&env)
+		mu.Lock()
+		got = append(got, recorded{env, r.Header.Get("X-iZettle-Signature")})
+		mu.Unlock()
+	}))
+	defer rcv.Close()
+
+	token := runCmd(t, "token", "-data-dir", dataDir, "-org", testOrg, "-client", "demo", "-scope", "READ:PRODUCT")
+	call := func(method, path, body string) (int, string) {
+		req, _ := http.NewRequest(method, url+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+
+	status, body := call("POST", "/organizations/self/subscriptions", `{"uuid":"f02f80f8-8f35-11eb-8dcd-0242ac130003",
+		"transportName":"WEBHOOK","eventNames":["ProductCreated"],"destination":"`+rcv.URL+`","contactEmail":"ops@shop.example"}`)
+	if status != 200 {
+		t.Fatalf("create = %d %s", status, body)
+	}
+	var sub struct{ SigningKey string }
+	json.Unmarshal([]byte(body), &sub)
+
+	out := runCmd(t, "publish", "-server", url, "-data-dir", dataDir, "-org", testOrg, "-event", "ProductCreated",
+		"-event-id", "e-1", "-payload", `{"uuid":"e4cc8750-a110-11eb-adc0-ffd446d76f99","name":"Crème brûlée & <co>"}`)
+	if !strings.Contains(out, "messageId=") {
+		t.Errorf("publish printed %q", out)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := len(got)
+		mu.Unlock()
+		if n >= 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 2 || got[0].env["eventName"] != "TestMessage" || got[1].env["eventName"] != "ProductCreated" {
+		t.Fatalf("receiver got %v, want TestMessage then ProductCreated", got)
+	}
+	ev := got[1]
+	if ev.env["payload"] != `{"uuid":"e4cc8750-a110-11eb-adc0-ffd446d76f99","name":"Crème brûlée & <co>"}` {
+		t.Errorf("payload = %q", ev.env["payload"])
+	}
+	if !signing.Verify(sub.SigningKey, ev.env["timestamp"], ev.env["payload"], ev.sig) {
+		t.Error("delivered event's signature does not verify with the subscription's key")
+	}
+
+	if status, body := call("PUT", "/organizations/self/subscriptions/f02f80f8-8f35-11eb-8dcd-0242ac130003", `{"contactEmail":"new@shop.example"}`); status != 200 || body != "" {
+		t.Errorf("update = %d %q", status, body)
+	}
+	if status, _ := call("DELETE", "/organizations/self/subscriptions/uuid/f02f80f8-8f35-11eb-8dcd-0242ac130003/", ""); status != 204 {
+		t.Errorf("delete = %d", status)
+	}
+	if status, body := call("GET", "/organizations/self/subscriptions", ""); status != 200 || body != "[]" {
+		t.Errorf("list after delete = %d %s", status, body)
+	}
+	if err := stop(); err != nil {
+		t.Errorf("graceful shutdown: run returned %v", err)
+	}
+}
+
+func TestServeHelpListsEverySetting(t *testing.T) {
+	var out bytes.Buffer
+	run(context.Background(), []string{"serve", "-h"}, envMap(nil), &out, &out)
+	for _, env := range []string{"PUSHER_ADDR", "PUSHER_DATA_DIR", "PUSHER_JWKS_URL", "PUSHER_ALLOW_HTTP", "PUSHER_RETRY_SCHEDULE",
+		"PUSHER_DELIVERY_TIMEOUT", "PUSHER_SMTP_URL", "PUSHER_MAIL_FROM", "PUSHER_PER_SUBSCRIPTION", "PUSHER_RETENTION"} {
+		if !strings.Contains(out.String(), env) {
+			t.Errorf("serve -h does not mention %s", env)
+		}
+	}
+}
+
+func TestBadSettingsFailFast(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		env  map[string]string
+	}{
+		{[]string{"serve", "-retry-schedule", "sometimes"}, nil},
+		{[]string{"serve"}, map[string]string{"PUSHER_DELIVERY_TIMEOUT": "ten"}},
+		{[]string{"serve", "-log-format", "xml"}, nil},
+		{[]string{"token"}, nil},
+		{[]string{"frobnicate"}, nil},
+	} {
+		err := run(context.Background(), tt.args, envMap(tt.env), io.Discard, io.Discard)
+		if err == nil {
+			t.Errorf("run(%v, %v) succeeded, want an error", tt.args, tt.env)
+		}
+	}
+}
