@@ -34,19 +34,16 @@ var version = ""
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "pusher:", err)
-		}
-		os.Exit(exitCode(err))
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(os.Stderr, "pusher:", err)
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "pusher:", err)
+		os.Exit(1)
 	}
-}
-
-func exitCode(err error) int {
-	if errors.Is(err, flag.ErrHelp) || errors.Is(err, errUsage) {
-		return 2
-	}
-	return 1
 }
 
 var errUsage = errors.New("usage")
@@ -59,7 +56,7 @@ type env func(string) string
 func run(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		usage(stderr)
-		return errUsage
+		return fmt.Errorf("no command given: %w", errUsage)
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {

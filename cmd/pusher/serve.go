@@ -62,7 +62,7 @@ func parseServeConfig(args []string, getenv env, stderr io.Writer) (serveConfig,
 	audience := fs.string("jwt-audience", "PUSHER_JWT_AUDIENCE", "", "required token audience (aud); empty = not checked")
 	allowHTTP := fs.bool("allow-http", "PUSHER_ALLOW_HTTP", false, "DEVELOPMENT ONLY: accept http:// destinations (Zettle requires HTTPS)")
 	timeout := fs.duration("delivery-timeout", "PUSHER_DELIVERY_TIMEOUT", delivery.DefaultTimeout, "time a destination has to answer, also for the TestMessage")
-	schedule := fs.string("retry-schedule", "PUSHER_RETRY_SCHEDULE", delivery.ZettleSchedule.String(), "retry schedule after a failure, COUNTxINTERVAL steps; default is Zettle's 10x60s,9x600s,70x1h")
+	schedule := fs.string("retry-schedule", "PUSHER_RETRY_SCHEDULE", delivery.ZettleSchedule.String(), "retry schedule after a failure, COUNTxINTERVAL steps; the default is Zettle's")
 	workers := fs.int("workers", "PUSHER_WORKERS", 64, "concurrent delivery attempts in all")
 	perSub := fs.int("per-subscription", "PUSHER_PER_SUBSCRIPTION", 4, "concurrent attempts per ACTIVE subscription; 1 = strict per-subscription order")
 	poll := fs.duration("poll-interval", "PUSHER_POLL_INTERVAL", 250*time.Millisecond, "how often due retries are looked for")

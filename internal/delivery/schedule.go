@@ -63,13 +63,23 @@ func (s Schedule) Span() time.Duration {
 	return next.Sub(time.Time{})
 }
 
-// String formats s as ParseSchedule reads it, e.g. "10x1m0s,9x10m0s,70x1h0m0s".
+// String formats s as ParseSchedule reads it, e.g. "10x1m,9x10m,70x1h".
 func (s Schedule) String() string {
 	parts := make([]string, len(s))
 	for i, st := range s {
-		parts[i] = fmt.Sprintf("%dx%s", st.Count, st.Interval)
+		parts[i] = fmt.Sprintf("%dx%s", st.Count, shortDuration(st.Interval))
 	}
 	return strings.Join(parts, ",")
+}
+
+func shortDuration(d time.Duration) string {
+	switch {
+	case d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	}
+	return d.String()
 }
 
 // ParseSchedule reads a schedule written as comma-separated COUNTxINTERVAL
