@@ -156,7 +156,7 @@ func TestServeHelpListsEverySetting(t *testing.T) {
 	var out bytes.Buffer
 	run(context.Background(), []string{"serve", "-h"}, envMap(nil), &out, &out)
 	for _, env := range []string{"PUSHER_ADDR", "PUSHER_DATA_DIR", "PUSHER_JWKS_URL", "PUSHER_ALLOW_HTTP", "PUSHER_RETRY_SCHEDULE",
-		"PUSHER_DELIVERY_TIMEOUT", "PUSHER_SMTP_URL", "PUSHER_MAIL_FROM", "PUSHER_PER_SUBSCRIPTION", "PUSHER_RETENTION"} {
+		"PUSHER_DELIVERY_TIMEOUT", "PUSHER_NOTICE_POLL_INTERVAL", "PUSHER_SMTP_URL", "PUSHER_MAIL_FROM", "PUSHER_PER_SUBSCRIPTION", "PUSHER_RETENTION"} {
 		if !strings.Contains(out.String(), env) {
 			t.Errorf("serve -h does not mention %s", env)
 		}

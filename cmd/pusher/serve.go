@@ -43,6 +43,7 @@ type serveConfig struct {
 	SMTPURL         string
 	MailFrom        string
 	NoticeEvery     time.Duration
+	NoticePoll      time.Duration
 	ShutdownTimeout time.Duration
 	LogLevel        string
 	LogFormat       string
@@ -72,6 +73,7 @@ func parseServeConfig(args []string, getenv env, stderr io.Writer) (serveConfig,
 	smtpURL := fs.string("smtp-url", "PUSHER_SMTP_URL", "", "SMTP server for failure notices, e.g. smtp://user:pass@smtp.example.com:587; empty = notices stay in the outbox and are logged")
 	mailFrom := fs.string("mail-from", "PUSHER_MAIL_FROM", "", "From address of notices, e.g. Pusher <pusher@example.com>; empty = from= in the SMTP URL, else the SMTP user name if it is an address, else pusher@<SMTP host>")
 	noticeEvery := fs.duration("failing-notice-every", "PUSHER_FAILING_NOTICE_EVERY", 24*time.Hour, "at most one 'failing' notice per subscription per this")
+	noticePoll := fs.duration("notice-poll-interval", "PUSHER_NOTICE_POLL_INTERVAL", notify.DefaultPollInterval, "how often the notice outbox is checked; failing and deleted notices are sent at once, recovered ones within this")
 	shutdown := fs.duration("shutdown-timeout", "PUSHER_SHUTDOWN_TIMEOUT", 30*time.Second, "how long shutdown waits for requests in flight")
 	level := fs.string("log-level", "PUSHER_LOG_LEVEL", "info", "debug, info, warn or error")
 	format := fs.string("log-format", "PUSHER_LOG_FORMAT", "text", "text or json")
@@ -85,7 +87,7 @@ func parseServeConfig(args []string, getenv env, stderr io.Writer) (serveConfig,
 	c.DataDir, c.JWKSURL, c.Issuer, c.Audience, c.AllowHTTP = *dataDir, *jwks, *issuer, *audience, *allowHTTP
 	c.Timeout, c.Schedule, c.Workers, c.PerSubscription, c.PollInterval = *timeout, sched, *workers, *perSub, *poll
 	c.Retention, c.MaxBody, c.MaxIngestBody = *retention, *maxBody, *maxIngest
-	c.SMTPURL, c.MailFrom, c.NoticeEvery, c.ShutdownTimeout = *smtpURL, *mailFrom, *noticeEvery, *shutdown
+	c.SMTPURL, c.MailFrom, c.NoticeEvery, c.NoticePoll, c.ShutdownTimeout = *smtpURL, *mailFrom, *noticeEvery, *noticePoll, *shutdown
 	c.LogLevel, c.LogFormat = *level, *format
 	return c, c.validate()
 }
@@ -96,6 +98,8 @@ func (c serveConfig) validate() error {
 		return errors.New("delivery-timeout must be positive")
 	case c.Workers < 1 || c.PerSubscription < 1:
 		return errors.New("workers and per-subscription must be at least 1")
+	case c.NoticePoll <= 0:
+		return errors.New("notice-poll-interval must be positive")
 	case c.LogFormat != "text" && c.LogFormat != "json":
 		return fmt.Errorf("log-format %q: want text or json", c.LogFormat)
 	}
@@ -231,7 +235,7 @@ func keySource(cfg serveConfig) (auth.KeySource, error) {
 // The returned func wakes the sender without blocking.
 func noticeSender(cfg serveConfig, outbox notify.Outbox, log *slog.Logger) (*notify.Sender, func(), error) {
 	wake := make(chan struct{}, 1)
-	s := &notify.Sender{Outbox: outbox, Logger: log, Wake: wake}
+	s := &notify.Sender{Outbox: outbox, Logger: log, Wake: wake, Interval: cfg.NoticePoll}
 	wakeFn := func() {
 		select {
 		case wake <- struct{}{}:

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pusher-hq/pusher/internal/notify/smtptest"
 )
 
 // memOutbox is an in-memory Outbox, standing in for the store.
@@ -159,8 +161,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func TestSenderSMTPOutage(t *testing.T) {
-	addr, inbox, setDown := startSMTP(t)
-	setDown(true)
+	srv := smtptest.Start(t)
+	srv.SetDown(true)
 	ob := &memOutbox{}
 	id := ob.add(failingNotice(), time.Now())
 	log, logs := testLogger()
@@ -168,7 +170,7 @@ func TestSenderSMTPOutage(t *testing.T) {
 	var attempts []int
 	s := &Sender{
 		Outbox:   ob,
-		Mailer:   testMailer(t, addr, "", ""),
+		Mailer:   testMailer(t, srv.Addr(), "", ""),
 		Logger:   log,
 		Interval: 10 * time.Millisecond,
 		Backoff: func(attempt int) time.Duration {
@@ -181,7 +183,7 @@ func TestSenderSMTPOutage(t *testing.T) {
 	runSender(t, s)
 
 	waitFor(t, "three failed attempts", func() bool { return len(ob.row(id).errs) >= 3 })
-	if n := len(inbox()); n != 0 {
+	if n := len(srv.Inbox()); n != 0 {
 		t.Fatalf("inbox has %d messages while the server is down", n)
 	}
 	r := ob.row(id)
@@ -198,11 +200,11 @@ func TestSenderSMTPOutage(t *testing.T) {
 	mu.Unlock()
 	mustContain(t, "log", logs.String(), "sending notice failed", "attempt=1", "451")
 
-	setDown(false)
-	waitFor(t, "the notice to arrive", func() bool { return len(inbox()) > 0 })
+	srv.SetDown(false)
+	waitFor(t, "the notice to arrive", func() bool { return len(srv.Inbox()) > 0 })
 	waitFor(t, "the notice to be marked sent", func() bool { return !ob.row(id).sentAt.IsZero() })
 	time.Sleep(100 * time.Millisecond) // ten more polls: nothing may be sent again
-	got := inbox()
+	got := srv.Inbox()
 	if len(got) != 1 {
 		t.Fatalf("inbox has %d messages after recovery; want exactly 1", len(got))
 	}
@@ -210,12 +212,12 @@ func TestSenderSMTPOutage(t *testing.T) {
 }
 
 // checkFailingMailAt checks a received failing notice against n.
-func checkFailingMailAt(t *testing.T, r Received, n Notice) {
+func checkFailingMailAt(t *testing.T, r smtptest.Received, n Notice) {
 	t.Helper()
 	if !slices.Equal(r.To, []string{n.To}) {
 		t.Errorf("recipients = %q; want [%s]", r.To, n.To)
 	}
-	p := parseMail(t, r.Data)
+	p := smtptest.MustParse(t, r.Data)
 	want, _, _ := Render(n)
 	if p.Subject != want {
 		t.Errorf("Subject = %q; want %q", p.Subject, want)
@@ -224,7 +226,7 @@ func checkFailingMailAt(t *testing.T, r Received, n Notice) {
 }
 
 func TestSenderSendsInOrderAndOnlyOnce(t *testing.T) {
-	addr, inbox, _ := startSMTP(t)
+	srv := smtptest.Start(t)
 	ob := &memOutbox{}
 	start := time.Now()
 	var ids []int64
@@ -234,13 +236,13 @@ func TestSenderSendsInOrderAndOnlyOnce(t *testing.T) {
 		ids = append(ids, ob.add(n, start.Add(time.Duration(i-100)*time.Millisecond)))
 	}
 	log, _ := testLogger()
-	runSender(t, &Sender{Outbox: ob, Mailer: testMailer(t, addr, "", ""), Logger: log, Interval: time.Hour})
+	runSender(t, &Sender{Outbox: ob, Mailer: testMailer(t, srv.Addr(), "", ""), Logger: log, Interval: time.Hour})
 
 	// Interval is an hour: all batches must go out in the first round.
-	waitFor(t, "all notices", func() bool { return len(inbox()) == len(ids) })
-	got := inbox()
+	waitFor(t, "all notices", func() bool { return len(srv.Inbox()) == len(ids) })
+	got := srv.Inbox()
 	for i, r := range got {
-		p := parseMail(t, r.Data)
+		p := smtptest.MustParse(t, r.Data)
 		want, _, _ := Render(ob.row(ids[i]).n)
 		if p.Subject != want {
 			t.Errorf("message %d subject = %q; want %q (oldest first)", i, p.Subject, want)
@@ -254,40 +256,40 @@ func TestSenderSendsInOrderAndOnlyOnce(t *testing.T) {
 }
 
 func TestSenderWake(t *testing.T) {
-	addr, inbox, _ := startSMTP(t)
+	srv := smtptest.Start(t)
 	ob := &memOutbox{}
 	wake := make(chan struct{}, 1)
 	log, _ := testLogger()
-	runSender(t, &Sender{Outbox: ob, Mailer: testMailer(t, addr, "", ""), Logger: log, Interval: time.Hour, Wake: wake})
+	runSender(t, &Sender{Outbox: ob, Mailer: testMailer(t, srv.Addr(), "", ""), Logger: log, Interval: time.Hour, Wake: wake})
 
 	time.Sleep(20 * time.Millisecond) // the first poll finds nothing
 	ob.add(failingNotice(), time.Now())
 	wake <- struct{}{}
-	waitFor(t, "the notice after a wake-up", func() bool { return len(inbox()) == 1 })
+	waitFor(t, "the notice after a wake-up", func() bool { return len(srv.Inbox()) == 1 })
 }
 
 func TestSenderMarkSentFails(t *testing.T) {
-	addr, inbox, _ := startSMTP(t)
+	srv := smtptest.Start(t)
 	ob := &memOutbox{markErr: 2}
 	id := ob.add(failingNotice(), time.Now())
 	log, logs := testLogger()
-	runSender(t, &Sender{Outbox: ob, Mailer: testMailer(t, addr, "", ""), Logger: log, Interval: 10 * time.Millisecond})
+	runSender(t, &Sender{Outbox: ob, Mailer: testMailer(t, srv.Addr(), "", ""), Logger: log, Interval: 10 * time.Millisecond})
 
 	waitFor(t, "the notice to be marked sent", func() bool { return !ob.row(id).sentAt.IsZero() })
-	if n := len(inbox()); n != 1 {
+	if n := len(srv.Inbox()); n != 1 {
 		t.Errorf("inbox has %d messages; want 1 (not re-sent while marking failed)", n)
 	}
 	mustContain(t, "log", logs.String(), "recording sent notice failed")
 }
 
 func TestSenderOutboxErrors(t *testing.T) {
-	addr, inbox, _ := startSMTP(t)
+	srv := smtptest.Start(t)
 	ob := &memOutbox{dueErr: 3}
 	ob.add(failingNotice(), time.Now())
 	log, logs := testLogger()
-	runSender(t, &Sender{Outbox: ob, Mailer: testMailer(t, addr, "", ""), Logger: log, Interval: 10 * time.Millisecond})
+	runSender(t, &Sender{Outbox: ob, Mailer: testMailer(t, srv.Addr(), "", ""), Logger: log, Interval: 10 * time.Millisecond})
 
-	waitFor(t, "the notice", func() bool { return len(inbox()) == 1 })
+	waitFor(t, "the notice", func() bool { return len(srv.Inbox()) == 1 })
 	if got := strings.Count(logs.String(), "reading due notices failed"); got != 3 {
 		t.Errorf("logged %d outbox errors; want 3", got)
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pusher-hq/pusher/internal/notify/smtptest"
 )
 
 func TestParseSMTPURL(t *testing.T) {
@@ -172,7 +174,7 @@ func testMailer(t *testing.T, addr, user, pass string) *Mailer {
 }
 
 // checkFailingMail asserts that r is failingNotice() as sent by testMailer.
-func checkFailingMail(t *testing.T, r Received) {
+func checkFailingMail(t *testing.T, r smtptest.Received) {
 	t.Helper()
 	if r.From != "pusher@pusher.example" {
 		t.Errorf("envelope sender = %q; want pusher@pusher.example", r.From)
@@ -180,7 +182,7 @@ func checkFailingMail(t *testing.T, r Received) {
 	if !slices.Equal(r.To, []string{"ops@shop.example"}) {
 		t.Errorf("recipients = %q; want [ops@shop.example]", r.To)
 	}
-	p := parseMail(t, r.Data)
+	p := smtptest.MustParse(t, r.Data)
 	wantSubject, _, _ := Render(failingNotice())
 	if p.Subject != wantSubject {
 		t.Errorf("Subject = %q; want %q", p.Subject, wantSubject)
@@ -206,12 +208,12 @@ func checkFailingMail(t *testing.T, r Received) {
 }
 
 func TestMailerSendNoAuth(t *testing.T) {
-	addr, inbox, _ := startSMTP(t)
-	m := testMailer(t, addr, "", "")
+	srv := smtptest.Start(t)
+	m := testMailer(t, srv.Addr(), "", "")
 	if err := m.Send(context.Background(), failingNotice()); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
-	got := inbox()
+	got := srv.Inbox()
 	if len(got) != 1 {
 		t.Fatalf("server received %d messages; want 1", len(got))
 	}
@@ -223,10 +225,10 @@ func TestMailerSendNoAuth(t *testing.T) {
 
 func TestMailerSendAuthPlain(t *testing.T) {
 	const user, pass = "pusher", "p@ss:w/rd"
-	addr, inbox, _ := startSMTP(t, withAuth(user, pass))
+	srv := smtptest.Start(t, smtptest.WithAuth(user, pass))
 
 	// Configured through the URL, as in production.
-	raw := "smtp://pusher:p%40ss%3Aw%2Frd@" + addr + "?tls=none&from=pusher%40pusher.example"
+	raw := "smtp://pusher:p%40ss%3Aw%2Frd@" + srv.Addr() + "?tls=none&from=pusher%40pusher.example"
 	cfg, err := ParseSMTPURL(raw)
 	if err != nil {
 		t.Fatal(err)
@@ -238,7 +240,7 @@ func TestMailerSendAuthPlain(t *testing.T) {
 	if err := m.Send(context.Background(), failingNotice()); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
-	got := inbox()
+	got := srv.Inbox()
 	if len(got) != 1 {
 		t.Fatalf("server received %d messages; want 1", len(got))
 	}
@@ -250,11 +252,11 @@ func TestMailerSendAuthPlain(t *testing.T) {
 
 func TestMailerSendErrors(t *testing.T) {
 	const pass = "Zq9secretPW"
-	addr, inbox, setDown := startSMTP(t, withAuth("pusher", pass))
+	srv := smtptest.Start(t, smtptest.WithAuth("pusher", pass))
 	ctx := context.Background()
 
 	t.Run("wrong password", func(t *testing.T) {
-		err := testMailer(t, addr, "pusher", "wrong-"+pass).Send(ctx, failingNotice())
+		err := testMailer(t, srv.Addr(), "pusher", "wrong-"+pass).Send(ctx, failingNotice())
 		if err == nil || !strings.Contains(err.Error(), "AUTH") {
 			t.Fatalf("Send error = %v; want an AUTH error", err)
 		}
@@ -263,21 +265,21 @@ func TestMailerSendErrors(t *testing.T) {
 		}
 	})
 	t.Run("auth required", func(t *testing.T) {
-		err := testMailer(t, addr, "", "").Send(ctx, failingNotice())
+		err := testMailer(t, srv.Addr(), "", "").Send(ctx, failingNotice())
 		if err == nil {
 			t.Fatal("Send without AUTH succeeded; want error")
 		}
 	})
 	t.Run("server answers 451", func(t *testing.T) {
-		setDown(true)
-		defer setDown(false)
-		err := testMailer(t, addr, "pusher", pass).Send(ctx, failingNotice())
+		srv.SetDown(true)
+		defer srv.SetDown(false)
+		err := testMailer(t, srv.Addr(), "pusher", pass).Send(ctx, failingNotice())
 		if err == nil || !strings.Contains(err.Error(), "451") {
 			t.Fatalf("Send error = %v; want 451", err)
 		}
 	})
 	t.Run("starttls required", func(t *testing.T) {
-		m := testMailer(t, addr, "pusher", pass)
+		m := testMailer(t, srv.Addr(), "pusher", pass)
 		m.cfg.TLS = TLSStartTLS // the test server offers no STARTTLS
 		err := m.Send(ctx, failingNotice())
 		if err == nil || !strings.Contains(err.Error(), "STARTTLS") {
@@ -299,12 +301,12 @@ func TestMailerSendErrors(t *testing.T) {
 	t.Run("bad recipient", func(t *testing.T) {
 		n := failingNotice()
 		n.To = "not an address"
-		err := testMailer(t, addr, "pusher", pass).Send(ctx, n)
+		err := testMailer(t, srv.Addr(), "pusher", pass).Send(ctx, n)
 		if err == nil || !strings.Contains(err.Error(), "invalid recipient") {
 			t.Fatalf("Send error = %v; want invalid recipient", err)
 		}
 	})
-	if n := len(inbox()); n != 0 {
+	if n := len(srv.Inbox()); n != 0 {
 		t.Errorf("server received %d messages; want 0", n)
 	}
 }
@@ -320,8 +322,8 @@ func TestMailerSendTLS(t *testing.T) {
 		{"implicit", true, TLSImplicit},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			addr, inbox, _ := startSMTP(t, withTLS(t, tt.implicit), withAuth(user, pass))
-			m := testMailer(t, addr, user, pass)
+			srv := smtptest.Start(t, smtptest.WithTLS(tt.implicit), smtptest.WithAuth(user, pass))
+			m := testMailer(t, srv.Addr(), user, pass)
 			m.cfg.TLS = tt.mode
 
 			// The certificate is self-signed: verification must fail first.
@@ -334,7 +336,7 @@ func TestMailerSendTLS(t *testing.T) {
 			if err := m.Send(context.Background(), failingNotice()); err != nil {
 				t.Fatalf("Send: %v", err)
 			}
-			got := inbox()
+			got := srv.Inbox()
 			if len(got) != 1 {
 				t.Fatalf("server received %d messages; want 1", len(got))
 			}

@@ -118,7 +118,7 @@ func recordFailure(tx *sql.Tx, p store.Policy, r store.AttemptResult, m leasedMe
 func startFailing(tx *sql.Tx, p store.Policy, r store.AttemptResult, sub *webhook.Subscription) error {
 	next, ok := p.Schedule(p.Now, 1)
 	if !ok {
-		return exhaust(tx, p, sub)
+		return exhaust(tx, p, r, sub)
 	}
 	if _, err := tx.Exec(`UPDATE subscriptions SET status = 'FAILING', failing_since = ?, failures = 1, next_retry_at = ?
 		WHERE uuid = ?`, micros(p.Now), micros(next), sub.UUID); err != nil {
@@ -143,7 +143,7 @@ func failAgain(tx *sql.Tx, p store.Policy, r store.AttemptResult, sub *webhook.S
 	failures := sub.Failures + 1
 	next, ok := p.Schedule(sub.FailingSince, failures)
 	if !ok {
-		return exhaust(tx, p, sub)
+		return exhaust(tx, p, r, sub)
 	}
 	_, err := tx.Exec(`UPDATE subscriptions SET failures = ?, next_retry_at = ? WHERE uuid = ?`,
 		failures, micros(next), sub.UUID)
@@ -151,14 +151,14 @@ func failAgain(tx *sql.Tx, p store.Policy, r store.AttemptResult, sub *webhook.S
 }
 
 // exhaust deletes a subscription whose retries ran out and queues a
-// "deleted" notice.
-func exhaust(tx *sql.Tx, p store.Policy, sub *webhook.Subscription) error {
+// "deleted" notice with the reason of the last failure.
+func exhaust(tx *sql.Tx, p store.Policy, r store.AttemptResult, sub *webhook.Subscription) error {
 	dead, err := deleteSubscription(tx, sub.UUID, p.Now)
 	if err != nil {
 		return err
 	}
 	n := newNotice(notify.KindDeleted, sub, p.Now)
-	n.FailingSince, n.Undelivered = sub.FailingSince, dead
+	n.FailingSince, n.Undelivered, n.Reason = sub.FailingSince, dead, r.Reason
 	return insertNotice(tx, n)
 }
 

@@ -215,7 +215,7 @@ func testExhaustion(t *testing.T, st store.Store) {
 		t.Errorf("dead letters = %d, want 2", dead)
 	}
 	ns, _ := st.DueNotices(ctx, now, 10)
-	if len(ns) != 2 || ns[1].Kind != notify.KindDeleted || ns[1].Undelivered != 2 || ns[0].Kind != notify.KindFailing {
+	if len(ns) != 2 || ns[1].Kind != notify.KindDeleted || ns[1].Undelivered != 2 || ns[1].Reason == "" || ns[0].Kind != notify.KindFailing {
 		t.Errorf("notices = %+v, want failing then deleted with 2 undelivered", ns)
 	}
 	if !ns[0].DeleteAt.Equal(t0.Add(30*time.Second)) || ns[0].Reason == "" {
