@@ -65,14 +65,14 @@ func (o Outcome) OK() bool { return o.Class == "" }
 
 // Post sends env to destination signed with signingKey and classifies the
 // result. It never returns an error: every failure is an Outcome.
-func (c *Client) Post(ctx context.Context, destination, signingKey string, env webhook.Envelope) Outcome {
+func (c *Client) Post(ctx context.Context, destination, signingKey string, env webhook.Envelope) (out Outcome) {
 	timeout := c.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	out := Outcome{StartedAt: time.Now()}
+	out = Outcome{StartedAt: time.Now()}
 	defer func() { out.Duration = time.Since(out.StartedAt) }()
 
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, destination, strings.NewReader(string(env.Bytes())))
@@ -139,7 +139,7 @@ func classifyError(err error) notify.Class {
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return notify.ClassRefused
 	case errors.As(err, &certErr), errors.As(err, &hostErr), errors.As(err, &authErr),
-		errors.As(err, &invalErr), errors.As(err, &recErr), strings.Contains(err.Error(), "tls: "):
+		errors.As(err, &invalErr), errors.As(err, &recErr), strings.Contains(err.Error(), "tls: "), strings.Contains(err.Error(), "HTTP response to HTTPS client"):
 		return notify.ClassTLS
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
 		errors.Is(err, syscall.EPIPE):

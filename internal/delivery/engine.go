@@ -115,7 +115,7 @@ func (e *Engine) Run(ctx context.Context) error {
 func (e *Engine) claimLoop(ctx context.Context, jobs chan<- *store.Delivery, slots chan struct{}) {
 	tick := time.NewTicker(e.PollInterval)
 	defer tick.Stop()
-	for {
+	for ctx.Err() == nil {
 		free := cap(slots) - len(slots)
 		if free > 0 {
 			ds, err := e.Queue.ClaimMessages(context.WithoutCancel(ctx), store.ClaimParams{
