@@ -1,0 +1,628 @@
+// Command pusher-bench measures pusher's end-to-end throughput and latency:
+// it starts a pusher server on a fresh data directory, subscribes -fanout
+// webhook subscriptions to a receiver in this process, publishes -events
+// realistic shop events through the ingest API and waits until every message
+// reached the receiver.
+//
+// By default the server is the real binary, run as a child process (built
+// with go build unless -bin is given). With -inprocess the server runs inside
+// this process, wired like pusher serve, so -cpuprofile and -trace cover it.
+//
+//	go run ./cmd/pusher-bench -events 20000 -fanout 3
+//	go run ./cmd/pusher-bench -inprocess -cpuprofile cpu.out && go tool pprof -top cpu.out
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"runtime/trace"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/pusher-hq/pusher/internal/auth"
+	"github.com/pusher-hq/pusher/internal/delivery"
+	"github.com/pusher-hq/pusher/internal/httpapi"
+	"github.com/pusher-hq/pusher/internal/signing"
+	"github.com/pusher-hq/pusher/internal/simulate"
+	"github.com/pusher-hq/pusher/internal/store/sqlite"
+	"github.com/pusher-hq/pusher/internal/webhook"
+)
+
+type config struct {
+	events, batch, concurrency, fanout int
+	workers, perSub                    int
+	bin, serveFlags, dataDir           string
+	inProcess, keep, verify            bool
+	cpuProfile, traceFile              string
+	timeout                            time.Duration
+	rate                               float64
+	seed                               uint64
+}
+
+func main() {
+	var c config
+	flag.IntVar(&c.events, "events", 20000, "events to publish")
+	flag.IntVar(&c.batch, "batch", 50, "events per publish request")
+	flag.IntVar(&c.concurrency, "concurrency", 8, "concurrent publishers")
+	flag.IntVar(&c.fanout, "fanout", 1, "subscriptions receiving every event")
+	flag.IntVar(&c.workers, "workers", 64, "server -workers")
+	flag.IntVar(&c.perSub, "per-subscription", 4, "server -per-subscription")
+	flag.StringVar(&c.bin, "bin", "", "pusher binary to run (default: go build ./cmd/pusher into the temp dir)")
+	flag.StringVar(&c.serveFlags, "serve-flags", "", "extra flags for pusher serve, space-separated (child process only)")
+	flag.StringVar(&c.dataDir, "data-dir", "", "data directory (default: a fresh temp dir, removed afterwards)")
+	flag.BoolVar(&c.inProcess, "inprocess", false, "run the server in this process (for -cpuprofile and -trace)")
+	flag.BoolVar(&c.keep, "keep", false, "keep the temp dir (database and server log)")
+	flag.BoolVar(&c.verify, "verify", true, "check the signature of every delivery")
+	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (with -inprocess it includes the server)")
+	flag.StringVar(&c.traceFile, "trace", "", "write a runtime trace of the run to this file")
+	flag.DurationVar(&c.timeout, "timeout", 10*time.Minute, "give up waiting for deliveries after this")
+	flag.Uint64Var(&c.seed, "seed", 1, "simulation seed")
+	flag.Float64Var(&c.rate, "rate", 0, "publish at most this many events/s (0 = as fast as the server acks), to measure latency below saturation")
+	flag.Parse()
+	if c.events < 1 || c.batch < 1 || c.concurrency < 1 || c.fanout < 1 {
+		fmt.Fprintln(os.Stderr, "pusher-bench: -events, -batch, -concurrency and -fanout must be at least 1")
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, c)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pusher-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, c config) error {
+	tmp, err := os.MkdirTemp("", "pusher-bench-")
+	if err != nil {
+		return err
+	}
+	if c.keep {
+		fmt.Fprintln(os.Stderr, "keeping", tmp)
+	} else {
+		defer os.RemoveAll(tmp)
+	}
+	if c.dataDir == "" {
+		c.dataDir = filepath.Join(tmp, "data")
+	}
+	key, err := auth.LoadOrCreateLocalKey(c.dataDir)
+	if err != nil {
+		return err
+	}
+
+	// Events first, so generating them is not measured.
+	org := simulate.Orgs(c.seed, 1)[0]
+	events, index, sizes := generate(c.seed, org, c.events)
+
+	rcv := newReceiver(c.fanout, len(events), index, c.verify)
+	dest := httptest.NewUnstartedServer(rcv)
+	dest.Config.ReadHeaderTimeout = 10 * time.Second
+	dest.Start()
+	defer dest.Close()
+
+	var srv server
+	if c.inProcess {
+		srv, err = startInProcess(c, filepath.Join(tmp, "serve.log"))
+	} else {
+		srv, err = startChild(c, tmp)
+	}
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+
+	subToken, err := key.Mint(auth.Claims{OrganizationUUID: org, ClientID: "bench",
+		Scope: []string{webhook.ScopePurchase, webhook.ScopeProduct, webhook.ScopeUserInfo}}, time.Now(), 24*time.Hour)
+	if err != nil {
+		return err
+	}
+	pubToken, err := key.Mint(auth.Claims{ClientID: "producer", Scope: []string{auth.ScopePublish}}, time.Now(), 24*time.Hour)
+	if err != nil {
+		return err
+	}
+	for i := range c.fanout {
+		k, err := subscribe(srv.url(), subToken, fmt.Sprintf("%s/s/%d", dest.URL, i))
+		if err != nil {
+			return fmt.Errorf("subscription %d: %w", i, err)
+		}
+		rcv.keys[i].Store(&k)
+	}
+
+	stopProfiles, err := startProfiles(c)
+	if err != nil {
+		return err
+	}
+	res, err := publish(ctx, c, srv.url(), pubToken, events, rcv)
+	if err != nil {
+		stopProfiles()
+		return err
+	}
+	select {
+	case <-rcv.done:
+	case <-ctx.Done():
+		stopProfiles()
+		return fmt.Errorf("interrupted: %d of %d messages arrived", rcv.arrived.Load(), c.events*c.fanout)
+	case <-time.After(c.timeout):
+		stopProfiles()
+		return fmt.Errorf("timeout: %d of %d messages arrived", rcv.arrived.Load(), c.events*c.fanout)
+	}
+	stopProfiles()
+	report(c, res, rcv, sizes)
+	if bad := rcv.badSig.Load(); bad > 0 {
+		return fmt.Errorf("%d deliveries had a bad signature", bad)
+	}
+	return nil
+}
+
+// generate returns n events of one organization from the simulated shop,
+// the index of each messageId, and the payload sizes.
+func generate(seed uint64, org string, n int) ([]simulate.Event, map[string]int, []int) {
+	shop := simulate.NewShop(seed, []string{org}, simulate.DefaultStart(seed))
+	events := make([]simulate.Event, 0, n)
+	for len(events) < n {
+		events = append(events, shop.Next()...)
+	}
+	events = events[:n]
+	index := make(map[string]int, n)
+	sizes := make([]int, n)
+	for i, ev := range events {
+		index[webhook.MessageID(strings.ToLower(ev.OrganizationUUID), ev.EventName, ev.EventID)] = i
+		sizes[i] = len(ev.Payload)
+	}
+	return events, index, sizes
+}
+
+// receiver is the destination of every subscription: /s/{i} is
+// subscription i. It records each message's first arrival.
+type receiver struct {
+	fanout  int
+	index   map[string]int // messageId → event index; read-only
+	verify  bool
+	keys    []atomic.Pointer[string] // signing key per subscription; set before publishing
+	first   [][]atomic.Int64
+	arrived atomic.Int64 // first arrivals
+	dups    atomic.Int64
+	badSig  atomic.Int64
+	unknown atomic.Int64
+	total   int64
+	done    chan struct{}
+	once    sync.Once
+	sent    []atomic.Int64 // publish request start per event, unix ns
+}
+
+func newReceiver(fanout, n int, index map[string]int, verify bool) *receiver {
+	r := &receiver{fanout: fanout, index: index, verify: verify, keys: make([]atomic.Pointer[string], fanout),
+		first: make([][]atomic.Int64, fanout), total: int64(n * fanout), done: make(chan struct{}),
+		sent: make([]atomic.Int64, n)}
+	for i := range r.first {
+		r.first[i] = make([]atomic.Int64, n)
+	}
+	return r
+}
+
+func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	now := time.Now().UnixNano()
+	body, err := io.ReadAll(req.Body)
+	if err != nil {
+		http.Error(w, "read", http.StatusBadRequest)
+		return
+	}
+	var sub int
+	if _, err := fmt.Sscanf(req.URL.Path, "/s/%d", &sub); err != nil || sub < 0 || sub >= r.fanout {
+		http.Error(w, "no such subscription", http.StatusNotFound)
+		return
+	}
+	var env struct {
+		EventName string `json:"eventName"`
+		MessageID string `json:"messageId"`
+		Payload   string `json:"payload"`
+		Timestamp string `json:"timestamp"`
+	}
+	if err := json.Unmarshal(body, &env); err != nil {
+		http.Error(w, "not an envelope", http.StatusBadRequest)
+		return
+	}
+	if env.EventName == webhook.TestMessage {
+		return // 200; the key is not known before the create returns
+	}
+	if r.verify {
+		key := r.keys[sub].Load()
+		if key == nil || !signing.Verify(*key, env.Timestamp, env.Payload, req.Header.Get(signing.Header)) {
+			r.badSig.Add(1)
+		}
+	}
+	i, ok := r.index[env.MessageID]
+	if !ok {
+		r.unknown.Add(1)
+		return
+	}
+	if !r.first[sub][i].CompareAndSwap(0, now) {
+		r.dups.Add(1)
+		return
+	}
+	if r.arrived.Add(1) == r.total {
+		r.once.Do(func() { close(r.done) })
+	}
+}
+
+// publishResult holds the publishers' timings.
+type publishResult struct {
+	start, end time.Time       // first request sent, last answer received
+	requests   []time.Duration // duration of each publish request
+	duplicates int
+}
+
+// publish posts the events in batches from c.concurrency goroutines.
+func publish(ctx context.Context, c config, base, token string, events []simulate.Event, rcv *receiver) (publishResult, error) {
+	client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: c.concurrency}}
+	type batch struct{ from, to int }
+	batches := make(chan batch)
+	t0 := time.Now()
+	go func() {
+		for i := 0; i < len(events); i += c.batch {
+			if c.rate > 0 { // batch i is due when i events were due
+				time.Sleep(time.Until(t0.Add(time.Duration(float64(i) / c.rate * float64(time.Second)))))
+			}
+			batches <- batch{i, min(i+c.batch, len(events))}
+		}
+		close(batches)
+	}()
+	var (
+		mu       sync.Mutex
+		res      publishResult
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	res.start = t0
+	for range c.concurrency {
+		wg.Go(func() {
+			for b := range batches {
+				body, err := json.Marshal(events[b.from:b.to])
+				if err != nil {
+					panic(err)
+				}
+				t0 := time.Now()
+				for i := b.from; i < b.to; i++ {
+					rcv.sent[i].Store(t0.UnixNano())
+				}
+				ids, dups, err := post(ctx, client, base, token, body)
+				d := time.Since(t0)
+				if err == nil && len(ids) != b.to-b.from {
+					err = fmt.Errorf("%d messageIds for %d events", len(ids), b.to-b.from)
+				}
+				for k, id := range ids {
+					if err == nil && rcv.index[id] != b.from+k {
+						err = fmt.Errorf("messageId %s of event %d is not the expected one", id, b.from+k)
+					}
+				}
+				mu.Lock()
+				res.requests = append(res.requests, d)
+				res.duplicates += dups
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	res.end = time.Now()
+	return res, firstErr
+}
+
+func post(ctx context.Context, client *http.Client, base, token string, body []byte) ([]string, int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/events", bytes.NewReader(body))
+	if err != nil {
+		return nil, 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, 0, err
+	}
+	if resp.StatusCode != http.StatusAccepted {
+		return nil, 0, fmt.Errorf("publish: HTTP %d: %s", resp.StatusCode, data)
+	}
+	var out struct {
+		MessageIDs []string `json:"messageIds"`
+		Duplicates int      `json:"duplicates"`
+	}
+	if err := json.Unmarshal(data, &out); err != nil {
+		return nil, 0, err
+	}
+	return out.MessageIDs, out.Duplicates, nil
+}
+
+func subscribe(base, token, dest string) (string, error) {
+	id, err := uuid.NewUUID()
+	if err != nil {
+		return "", err
+	}
+	body, _ := json.Marshal(map[string]any{
+		"uuid": id.String(), "transportName": "WEBHOOK", "eventNames": []string{},
+		"destination": dest, "contactEmail": "bench@example.com",
+	})
+	req, err := http.NewRequest(http.MethodPost, base+"/organizations/self/subscriptions", bytes.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("HTTP %d: %s", resp.StatusCode, data)
+	}
+	var sub struct {
+		SigningKey string `json:"signingKey"`
+	}
+	if err := json.Unmarshal(data, &sub); err != nil {
+		return "", err
+	}
+	return sub.SigningKey, nil
+}
+
+func report(c config, res publishResult, rcv *receiver, sizes []int) {
+	n := len(rcv.sent)
+	var lat []time.Duration
+	var last int64
+	duringIngest := 0 // messages that arrived before the last publish was acked
+	for s := range rcv.fanout {
+		for i := range n {
+			a := rcv.first[s][i].Load()
+			last = max(last, a)
+			if a <= res.end.UnixNano() {
+				duringIngest++
+			}
+			lat = append(lat, time.Duration(a-rcv.sent[i].Load()))
+		}
+	}
+	lastArrival := time.Unix(0, last)
+	elapsed := lastArrival.Sub(res.start)
+	ingest := res.end.Sub(res.start)
+	messages := n * rcv.fanout
+	mode := "child process"
+	if c.inProcess {
+		mode = "in-process"
+	}
+	rate := "unpaced"
+	if c.rate > 0 {
+		rate = fmt.Sprintf("rate=%.0f/s", c.rate)
+	}
+	fmt.Printf("server: %s, workers=%d per-subscription=%d %s; publishers: batch=%d concurrency=%d %s; GOMAXPROCS=%d\n",
+		mode, c.workers, c.perSub, c.serveFlags, c.batch, c.concurrency, rate, runtime.GOMAXPROCS(0))
+	fmt.Printf("events=%d fanout=%d messages=%d elapsed=%v ingest=%.0f/s delivered=%.0f/s\n",
+		n, rcv.fanout, messages, elapsed.Round(time.Millisecond),
+		float64(n)/ingest.Seconds(), float64(messages)/elapsed.Seconds())
+	fmt.Printf("latency p50=%v p90=%v p99=%v max=%v  duplicates=%d\n",
+		pct(lat, 50), pct(lat, 90), pct(lat, 99), pct(lat, 100), rcv.dups.Load())
+	fmt.Printf("ingest: all acked after %v; request (batch of %d) p50=%v p99=%v max=%v; producer duplicates=%d\n",
+		ingest.Round(time.Millisecond), c.batch, pct(res.requests, 50), pct(res.requests, 99), pct(res.requests, 100), res.duplicates)
+	drain := lastArrival.Sub(res.end)
+	fmt.Printf("delivery: %d messages (%.0f/s) while publishing, the other %d (%.0f/s) in the %v after the last ack\n",
+		duringIngest, float64(duringIngest)/ingest.Seconds(), messages-duringIngest,
+		float64(messages-duringIngest)/max(drain.Seconds(), 1e-9), drain.Round(time.Millisecond))
+	total := 0
+	for _, s := range sizes {
+		total += s
+	}
+	sorted := slices.Clone(sizes)
+	slices.Sort(sorted)
+	fmt.Printf("payload bytes: avg=%d p50=%d p99=%d max=%d; total %.1f MB published, %.1f MB delivered\n",
+		total/len(sizes), sorted[len(sorted)/2], sorted[len(sorted)*99/100], sorted[len(sorted)-1],
+		float64(total)/1e6, float64(total*rcv.fanout)/1e6)
+	if u := rcv.unknown.Load(); u > 0 {
+		fmt.Printf("WARNING: %d deliveries with unknown messageIds\n", u)
+	}
+}
+
+func pct(ds []time.Duration, p int) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := (len(s)*p+99)/100 - 1
+	return s[max(0, min(i, len(s)-1))].Round(100 * time.Microsecond)
+}
+
+func startProfiles(c config) (stop func(), err error) {
+	var stops []func()
+	stop = func() {
+		for _, f := range stops {
+			f()
+		}
+		stops = nil
+	}
+	if c.cpuProfile != "" {
+		f, err := os.Create(c.cpuProfile)
+		if err != nil {
+			return nil, err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, err
+		}
+		stops = append(stops, func() { pprof.StopCPUProfile(); f.Close() })
+	}
+	if c.traceFile != "" {
+		f, err := os.Create(c.traceFile)
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		if err := trace.Start(f); err != nil {
+			stop()
+			return nil, err
+		}
+		stops = append(stops, func() { trace.Stop(); f.Close() })
+	}
+	return stop, nil
+}
+
+// server is the pusher server under test.
+type server interface {
+	url() string
+	stop()
+}
+
+// childServer is pusher serve running as a child process.
+type childServer struct {
+	cmd  *exec.Cmd
+	base string
+	done chan error
+}
+
+func startChild(c config, tmp string) (server, error) {
+	bin := c.bin
+	if bin == "" {
+		bin = filepath.Join(tmp, "pusher")
+		build := exec.Command("go", "build", "-o", bin, "github.com/pusher-hq/pusher/cmd/pusher")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return nil, fmt.Errorf("go build (run from the module, or pass -bin): %w", err)
+		}
+	}
+	args := []string{"serve", "-addr", "127.0.0.1:0", "-data-dir", c.dataDir, "-allow-http",
+		"-workers", fmt.Sprint(c.workers), "-per-subscription", fmt.Sprint(c.perSub)}
+	args = append(args, strings.Fields(c.serveFlags)...)
+	cmd := exec.Command(bin, args...)
+	cmd.SysProcAttr = childSysProcAttr() // the server dies with this process
+	logFile, err := os.Create(filepath.Join(tmp, "serve.log"))
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
+	cmd.Stderr = logFile
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &childServer{cmd: cmd, done: make(chan error, 1)}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if i := strings.Index(sc.Text(), "http://"); i >= 0 && strings.Contains(sc.Text(), " listening on ") {
+				select {
+				case addr <- strings.TrimSpace(sc.Text()[i:]):
+				default:
+				}
+			}
+		}
+		s.done <- cmd.Wait()
+	}()
+	select {
+	case s.base = <-addr:
+		return s, nil
+	case err := <-s.done:
+		return nil, fmt.Errorf("pusher serve exited: %v (log in %s)", err, logFile.Name())
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		return nil, errors.New("pusher serve did not print its address within 30 s")
+	}
+}
+
+func (s *childServer) url() string { return s.base }
+
+func (s *childServer) stop() {
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(30 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.done
+	}
+}
+
+// inProcessServer is the server wired as runServe in cmd/pusher/serve.go
+// wires it (without metrics and the notice sender, which a run without
+// failures does not use).
+type inProcessServer struct {
+	base   string
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func startInProcess(c config, logPath string) (server, error) {
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	log := slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	ctx, cancel := context.WithCancel(context.Background())
+	db, err := sqlite.Open(ctx, filepath.Join(c.dataDir, sqlite.FileName))
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	key, err := auth.LoadOrCreateLocalKey(c.dataDir)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	client := delivery.NewClient("pusher-bench", delivery.DefaultTimeout, c.perSub*4)
+	engine := &delivery.Engine{Queue: db, Client: client, Logger: log, Workers: c.workers, PerSubscription: c.perSub,
+		OnRecorded: delivery.ObserveAttempts(nil)}
+	handler := httpapi.NewHandler(log, db, &auth.Verifier{Keys: key}, client, engine.Notify,
+		httpapi.Config{AllowHTTPDestinations: true})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	s := &inProcessServer{base: "http://" + ln.Addr().String(), cancel: cancel, done: make(chan struct{})}
+	engineDone := make(chan struct{})
+	go func() { defer close(engineDone); engine.Run(ctx) }()
+	go hs.Serve(ln)
+	go func() {
+		defer close(s.done)
+		<-ctx.Done()
+		hs.Shutdown(context.Background())
+		<-engineDone
+		db.Close()
+		logFile.Close()
+	}()
+	return s, nil
+}
+
+func (s *inProcessServer) url() string { return s.base }
+
+func (s *inProcessServer) stop() {
+	s.cancel()
+	<-s.done
+}
