@@ -13,7 +13,7 @@ import (
 // Queue is the part of the store the engine uses.
 type Queue interface {
 	ClaimMessages(ctx context.Context, p store.ClaimParams) ([]*store.Delivery, error)
-	RecordAttempts(ctx context.Context, p store.Policy, results []store.AttemptResult) error
+	RecordAndClaim(ctx context.Context, p store.Policy, results []store.AttemptResult, next store.ClaimParams) ([]*store.Delivery, error)
 	ReleaseLeases(ctx context.Context, expiredBefore time.Time) (int, error)
 	Prune(ctx context.Context, before time.Time) (int, error)
 }
@@ -89,66 +89,96 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.init()
 	jobs := make(chan *store.Delivery, e.Workers)
 	results := make(chan store.AttemptResult, e.Workers)
-	slots := make(chan struct{}, e.Workers) // one token per attempt in flight
+	slots := &slots{free: e.Workers}
 
 	var workers sync.WaitGroup
 	for range e.Workers {
 		workers.Go(func() { e.work(jobs, results, slots) })
 	}
 	recorded := make(chan struct{})
-	go func() { defer close(recorded); e.record(results) }()
+	go func() { defer close(recorded); e.record(ctx, results, jobs, slots) }()
 	maintained := make(chan struct{})
 	go func() { defer close(maintained); e.maintain(ctx) }()
 
 	e.claimLoop(ctx, jobs, slots)
+	<-recorded // the recorder stops claiming once ctx is cancelled
 	close(jobs)
 	workers.Wait()
 	close(results)
-	<-recorded
 	<-maintained
 	return nil
 }
 
+// slots counts free workers. Claims reserve slots first, so jobs never
+// holds more deliveries than there are workers to take them.
+type slots struct {
+	mu   sync.Mutex
+	free int
+}
+
+// reserveAll takes every free slot and returns how many.
+func (s *slots) reserveAll() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.free
+	s.free = 0
+	return n
+}
+
+func (s *slots) release(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.free += n
+}
+
+func (e *Engine) claimParams(limit int) store.ClaimParams {
+	return store.ClaimParams{Now: e.Now(), Limit: limit, PerSubscription: e.PerSubscription, LeaseFor: e.leaseFor()}
+}
+
+// dispatch hands claimed deliveries to the workers and returns the unused
+// part of the reservation.
+func dispatch(ds []*store.Delivery, reserved int, jobs chan<- *store.Delivery, s *slots) {
+	for _, d := range ds {
+		jobs <- d
+	}
+	s.release(reserved - len(ds))
+}
+
 // claimLoop claims as many messages as there are free workers whenever it is
-// woken (new messages, recorded attempts) or the poll interval passes. It
-// returns when ctx is cancelled.
-func (e *Engine) claimLoop(ctx context.Context, jobs chan<- *store.Delivery, slots chan struct{}) {
+// woken (new messages) or the poll interval passes (due retries). After each
+// recorded batch the recorder claims too. It returns when ctx is cancelled.
+func (e *Engine) claimLoop(ctx context.Context, jobs chan<- *store.Delivery, s *slots) {
 	tick := time.NewTicker(e.PollInterval)
 	defer tick.Stop()
 	for ctx.Err() == nil {
-		free := cap(slots) - len(slots)
-		if free > 0 {
-			ds, err := e.Queue.ClaimMessages(context.WithoutCancel(ctx), store.ClaimParams{
-				Now: e.Now(), Limit: free, PerSubscription: e.PerSubscription, LeaseFor: e.leaseFor(),
-			})
+		if n := s.reserveAll(); n > 0 {
+			ds, err := e.Queue.ClaimMessages(context.WithoutCancel(ctx), e.claimParams(n))
 			if err != nil {
 				e.Logger.Error("claim messages", "err", err)
 			}
-			for _, d := range ds {
-				slots <- struct{}{}
-				jobs <- d
-			}
-			if len(ds) == free && ctx.Err() == nil {
+			dispatch(ds, n, jobs, s)
+			if len(ds) == n {
 				continue // there may be more
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return
 		case <-e.wake:
 		case <-tick.C:
 		}
 	}
 }
 
-// work runs attempts until jobs is closed.
-func (e *Engine) work(jobs <-chan *store.Delivery, results chan<- store.AttemptResult, slots <-chan struct{}) {
+// work runs attempts until jobs is closed. A worker's slot is free again
+// once its attempt's result is queued for recording.
+func (e *Engine) work(jobs <-chan *store.Delivery, results chan<- store.AttemptResult, s *slots) {
 	for d := range jobs {
 		// Sends are not cancelled by shutdown: the client timeout bounds them,
 		// and a finished attempt is worth recording.
 		out := e.Client.Post(context.Background(), d.Destination, d.SigningKey, d.Envelope)
 		results <- e.attemptResult(d, out)
-		<-slots
+		s.release(1) // after the send, so idle slots mean every result is queued
+
 	}
 }
 
@@ -165,35 +195,73 @@ func (e *Engine) attemptResult(d *store.Delivery, out Outcome) store.AttemptResu
 	return r
 }
 
-// record writes results in batches: everything that arrived while the
-// previous batch was written goes into the next. It returns when results is
-// closed and drained.
-func (e *Engine) record(results <-chan store.AttemptResult) {
-	for r := range results {
-		batch := []store.AttemptResult{r}
-	drain:
-		for len(batch) < 256 {
-			select {
-			case r, ok := <-results:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, r)
-			default:
-				break drain
-			}
+// record writes results in batches — everything that arrived while the
+// previous batch was written goes into the next — and in the same write
+// claims the next messages for the free workers (none once ctx is
+// cancelled). It returns when ctx is cancelled and no attempt is in flight,
+// or when results is closed.
+func (e *Engine) record(ctx context.Context, results <-chan store.AttemptResult, jobs chan<- *store.Delivery, s *slots) {
+	for {
+		batch, ok := e.nextBatch(ctx, results, s)
+		if !ok {
+			return
+		}
+		n := 0
+		if ctx.Err() == nil {
+			n = s.reserveAll()
 		}
 		p := store.Policy{Schedule: e.Schedule.Next, FailingNoticeEvery: e.FailingNoticeEvery, Now: e.Now()}
-		if err := e.Queue.RecordAttempts(context.Background(), p, batch); err != nil {
+		ds, err := e.Queue.RecordAndClaim(context.Background(), p, batch, e.claimParams(n))
+		if err != nil {
 			// The leases expire and the messages are tried again: at least once.
 			e.Logger.Error("record attempts", "err", err, "attempts", len(batch))
-			continue
-		}
-		if e.OnRecorded != nil {
+		} else if e.OnRecorded != nil {
 			e.OnRecorded(batch)
 		}
-		e.Notify()
+		dispatch(ds, n, jobs, s)
 	}
+}
+
+// nextBatch waits for at least one result and takes all that are queued. It
+// reports false when there will be no more: results is closed, or ctx is
+// cancelled and every worker is idle with nothing queued.
+func (e *Engine) nextBatch(ctx context.Context, results <-chan store.AttemptResult, s *slots) ([]store.AttemptResult, bool) {
+	var first store.AttemptResult
+	for {
+		select {
+		case r, ok := <-results:
+			if !ok {
+				return nil, false
+			}
+			first = r
+		case <-time.After(e.PollInterval):
+			if ctx.Err() != nil && e.idle(s) && len(results) == 0 {
+				return nil, false
+			}
+			continue
+		}
+		break
+	}
+	batch := []store.AttemptResult{first}
+	for len(batch) < 256 {
+		select {
+		case r, ok := <-results:
+			if !ok {
+				return batch, true
+			}
+			batch = append(batch, r)
+		default:
+			return batch, true
+		}
+	}
+	return batch, true
+}
+
+// idle reports whether no attempt is in flight or queued.
+func (e *Engine) idle(s *slots) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.free == e.Workers
 }
 
 // maintain returns expired leases to the queue every few seconds and prunes

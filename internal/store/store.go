@@ -45,6 +45,11 @@ type Store interface {
 	// a result whose lease is no longer held is ignored. See Policy for the
 	// state changes.
 	RecordAttempts(ctx context.Context, p Policy, results []AttemptResult) error
+	// RecordAndClaim records results as RecordAttempts does and then, in the
+	// same transaction, claims messages as ClaimMessages does with next, so
+	// a subscription's next messages are leased in the same commit that
+	// freed its slots. next.Limit 0 claims nothing.
+	RecordAndClaim(ctx context.Context, p Policy, results []AttemptResult, next ClaimParams) ([]*Delivery, error)
 	// ReleaseLeases returns leased messages whose lease expired before
 	// expiredBefore to the queue and returns how many.
 	ReleaseLeases(ctx context.Context, expiredBefore time.Time) (int, error)

@@ -13,14 +13,24 @@ import (
 
 // RecordAttempts implements store.Store. All results share one savepoint.
 func (db *DB) RecordAttempts(ctx context.Context, p store.Policy, results []store.AttemptResult) error {
-	return db.write(ctx, func(tx *sql.Tx) error {
+	_, err := db.RecordAndClaim(ctx, p, results, store.ClaimParams{})
+	return err
+}
+
+// RecordAndClaim implements store.Store.
+func (db *DB) RecordAndClaim(ctx context.Context, p store.Policy, results []store.AttemptResult, next store.ClaimParams) ([]*store.Delivery, error) {
+	var out []*store.Delivery
+	err := db.write(ctx, func(tx *wtx) error {
 		for _, r := range results {
 			if err := recordAttempt(tx, p, r); err != nil && !errors.Is(err, errNoLease) {
 				return err
 			}
 		}
-		return nil
+		var err error
+		out, err = claim(tx, next)
+		return err
 	})
+	return out, err
 }
 
 // leasedMessage is what recordAttempt needs to know about the message.
@@ -30,7 +40,7 @@ type leasedMessage struct {
 	thenDelete       bool
 }
 
-func recordAttempt(tx *sql.Tx, p store.Policy, r store.AttemptResult) error {
+func recordAttempt(tx *wtx, p store.Policy, r store.AttemptResult) error {
 	var m leasedMessage
 	var leasedAt int64
 	err := tx.QueryRow(`SELECT subscription_uuid, leased_at, then_delete_subscription FROM messages
@@ -58,7 +68,7 @@ func recordAttempt(tx *sql.Tx, p store.Policy, r store.AttemptResult) error {
 	return recordFailure(tx, p, r, m)
 }
 
-func recordSuccess(tx *sql.Tx, p store.Policy, r store.AttemptResult, m leasedMessage) error {
+func recordSuccess(tx *wtx, p store.Policy, r store.AttemptResult, m leasedMessage) error {
 	if _, err := tx.Exec(`UPDATE messages SET state = 'delivered', lease_token = NULL, attempts = attempts + 1, finished_at = ?
 		WHERE id = ?`, micros(p.Now), r.DeliveryID); err != nil {
 		return err
@@ -91,7 +101,7 @@ func recordSuccess(tx *sql.Tx, p store.Policy, r store.AttemptResult, m leasedMe
 	return insertNotice(tx, n)
 }
 
-func recordFailure(tx *sql.Tx, p store.Policy, r store.AttemptResult, m leasedMessage) error {
+func recordFailure(tx *wtx, p store.Policy, r store.AttemptResult, m leasedMessage) error {
 	if _, err := tx.Exec(`UPDATE messages SET state = 'pending', lease_token = NULL, attempts = attempts + 1 WHERE id = ?`,
 		r.DeliveryID); err != nil {
 		return err
@@ -115,7 +125,7 @@ func recordFailure(tx *sql.Tx, p store.Policy, r store.AttemptResult, m leasedMe
 
 // startFailing makes an ACTIVE subscription FAILING after its first failed
 // attempt and queues a "failing" notice unless one was queued recently.
-func startFailing(tx *sql.Tx, p store.Policy, r store.AttemptResult, sub *webhook.Subscription) error {
+func startFailing(tx *wtx, p store.Policy, r store.AttemptResult, sub *webhook.Subscription) error {
 	next, ok := p.Schedule(p.Now, 1)
 	if !ok {
 		return exhaust(tx, p, r, sub)
@@ -139,7 +149,7 @@ func startFailing(tx *sql.Tx, p store.Policy, r store.AttemptResult, sub *webhoo
 
 // failAgain counts a failed retry of a FAILING subscription's head message
 // and schedules the next, or deletes the subscription when none is left.
-func failAgain(tx *sql.Tx, p store.Policy, r store.AttemptResult, sub *webhook.Subscription) error {
+func failAgain(tx *wtx, p store.Policy, r store.AttemptResult, sub *webhook.Subscription) error {
 	failures := sub.Failures + 1
 	next, ok := p.Schedule(sub.FailingSince, failures)
 	if !ok {
@@ -152,7 +162,7 @@ func failAgain(tx *sql.Tx, p store.Policy, r store.AttemptResult, sub *webhook.S
 
 // exhaust deletes a subscription whose retries ran out and queues a
 // "deleted" notice with the reason of the last failure.
-func exhaust(tx *sql.Tx, p store.Policy, r store.AttemptResult, sub *webhook.Subscription) error {
+func exhaust(tx *wtx, p store.Policy, r store.AttemptResult, sub *webhook.Subscription) error {
 	dead, err := deleteSubscription(tx, sub.UUID, p.Now)
 	if err != nil {
 		return err

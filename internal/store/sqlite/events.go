@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 
 	"github.com/pusher-hq/pusher/internal/store"
@@ -13,7 +12,7 @@ import (
 // group-commit transaction: it is stored completely or not at all.
 func (db *DB) Publish(ctx context.Context, events []store.Event) ([]store.PublishResult, error) {
 	results := make([]store.PublishResult, len(events))
-	err := db.write(ctx, func(tx *sql.Tx) error {
+	err := db.writeBulk(ctx, len(events), func(tx *wtx) error {
 		for i, ev := range events {
 			r, err := publishOne(tx, ev)
 			if err != nil {
@@ -29,7 +28,7 @@ func (db *DB) Publish(ctx context.Context, events []store.Event) ([]store.Publis
 	return results, nil
 }
 
-func publishOne(tx *sql.Tx, ev store.Event) (store.PublishResult, error) {
+func publishOne(tx *wtx, ev store.Event) (store.PublishResult, error) {
 	e := ev.Envelope
 	r := store.PublishResult{MessageID: e.MessageID}
 	res, err := tx.Exec(`INSERT INTO events (message_id, organization_uuid, event_name, event_id, message_uuid,
@@ -63,7 +62,7 @@ func publishOne(tx *sql.Tx, ev store.Event) (store.PublishResult, error) {
 // subscriptions in the organization that want it, marked to delete the
 // subscription once delivered, and deletes the client's other
 // subscriptions there at once.
-func enqueueDisconnect(tx *sql.Tx, ev store.Event) (int, error) {
+func enqueueDisconnect(tx *wtx, ev store.Event) (int, error) {
 	e := ev.Envelope
 	res, err := tx.Exec(`INSERT INTO messages (message_id, subscription_uuid, state, created_at, then_delete_subscription)
 		SELECT ?, s.uuid, 'pending', ?, 1 FROM subscriptions s

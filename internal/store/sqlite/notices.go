@@ -23,7 +23,7 @@ func newNotice(kind notify.Kind, sub *webhook.Subscription, now time.Time) notif
 	}
 }
 
-func insertNotice(tx *sql.Tx, n notify.Notice) error {
+func insertNotice(tx *wtx, n notify.Notice) error {
 	data, err := json.Marshal(n)
 	if err != nil {
 		return err
@@ -79,7 +79,7 @@ func (db *DB) queryNotices(ctx context.Context, where string, args ...any) ([]st
 
 // MarkNoticeSent implements store.Store and notify.Outbox.
 func (db *DB) MarkNoticeSent(ctx context.Context, id int64, at time.Time) error {
-	return db.write(ctx, func(tx *sql.Tx) error {
+	return db.write(ctx, func(tx *wtx) error {
 		_, err := tx.Exec(`UPDATE notices SET sent_at = ? WHERE id = ?`, micros(at), id)
 		return err
 	})
@@ -87,7 +87,7 @@ func (db *DB) MarkNoticeSent(ctx context.Context, id int64, at time.Time) error 
 
 // MarkNoticeFailed implements store.Store and notify.Outbox.
 func (db *DB) MarkNoticeFailed(ctx context.Context, id int64, errText string, retryAt time.Time) error {
-	return db.write(ctx, func(tx *sql.Tx) error {
+	return db.write(ctx, func(tx *wtx) error {
 		_, err := tx.Exec(`UPDATE notices SET attempts = attempts + 1, last_error = ?, next_send_at = ? WHERE id = ?`,
 			errText, micros(retryAt), id)
 		return err
@@ -97,7 +97,7 @@ func (db *DB) MarkNoticeFailed(ctx context.Context, id int64, errText string, re
 // Prune implements store.Store.
 func (db *DB) Prune(ctx context.Context, before time.Time) (int, error) {
 	var n int64
-	err := db.write(ctx, func(tx *sql.Tx) error {
+	err := db.write(ctx, func(tx *wtx) error {
 		cutoff := micros(before)
 		if _, err := tx.Exec(`DELETE FROM attempts WHERE started_at < ? AND message_row IN
 			(SELECT id FROM messages WHERE state = 'delivered')`, cutoff); err != nil {

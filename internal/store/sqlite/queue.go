@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -15,29 +14,39 @@ import (
 // ClaimMessages implements store.Store.
 func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) ([]*store.Delivery, error) {
 	var out []*store.Delivery
-	err := db.write(ctx, func(tx *sql.Tx) error {
-		ids, err := claimableIDs(tx, p)
-		if err != nil || len(ids) == 0 {
-			return err
-		}
-		token := newLeaseToken()
-		for _, id := range ids {
-			if _, err := tx.Exec(`UPDATE messages SET state = 'leased', lease_token = ?, leased_at = ?, lease_expires_at = ?
-				WHERE id = ?`, token, micros(p.Now), micros(p.Now.Add(p.LeaseFor)), id); err != nil {
-				return err
-			}
-		}
-		out, err = loadDeliveries(tx, ids)
+	err := db.write(ctx, func(tx *wtx) error {
+		var err error
+		out, err = claim(tx, p)
 		return err
 	})
 	return out, err
+}
+
+// claim leases the messages claimableIDs picks and returns them.
+func claim(tx *wtx, p store.ClaimParams) ([]*store.Delivery, error) {
+	if p.Limit <= 0 {
+		return nil, nil
+	}
+	ids, err := claimableIDs(tx, p)
+	if err != nil || len(ids) == 0 {
+		return nil, err
+	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.Exec(`UPDATE messages SET state = 'leased', lease_token = ?, leased_at = ?, lease_expires_at = ?
+		WHERE id IN (SELECT value FROM json_each(?))`, newLeaseToken(), micros(p.Now), micros(p.Now.Add(p.LeaseFor)), string(list)); err != nil {
+		return nil, err
+	}
+	return loadDeliveries(tx, string(list))
 }
 
 // claimableIDs picks the messages ClaimMessages leases: for each FAILING
 // subscription that is due and idle its head message, and for each ACTIVE
 // subscription its oldest pending messages up to its free slots, taken
 // round-robin across subscriptions up to p.Limit.
-func claimableIDs(tx *sql.Tx, p store.ClaimParams) ([]int64, error) {
+func claimableIDs(tx *wtx, p store.ClaimParams) ([]int64, error) {
 	probes, err := queryIDs(tx, `SELECT (SELECT m.id FROM messages m WHERE m.subscription_uuid = s.uuid AND m.state = 'pending'
 			ORDER BY m.id LIMIT 1) AS head
 		FROM subscriptions s
@@ -57,7 +66,7 @@ func claimableIDs(tx *sql.Tx, p store.ClaimParams) ([]int64, error) {
 
 // activeQueues returns, per ACTIVE subscription with pending messages, the
 // ids of its oldest pending messages that fit in its free slots.
-func activeQueues(tx *sql.Tx, perSubscription, limit int) ([][]int64, error) {
+func activeQueues(tx *wtx, perSubscription, limit int) ([][]int64, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
@@ -115,7 +124,7 @@ func roundRobin(queues [][]int64, limit int) []int64 {
 	return out
 }
 
-func queryIDs(tx *sql.Tx, query string, args ...any) ([]int64, error) {
+func queryIDs(tx *wtx, query string, args ...any) ([]int64, error) {
 	rows, err := tx.Query(query, args...)
 	if err != nil {
 		return nil, err
@@ -132,23 +141,29 @@ func queryIDs(tx *sql.Tx, query string, args ...any) ([]int64, error) {
 	return ids, rows.Err()
 }
 
-func loadDeliveries(tx *sql.Tx, ids []int64) ([]*store.Delivery, error) {
-	out := make([]*store.Delivery, 0, len(ids))
-	for _, id := range ids {
+// loadDeliveries reads the messages whose ids are in the JSON array ids,
+// oldest first.
+func loadDeliveries(tx *wtx, ids string) ([]*store.Delivery, error) {
+	rows, err := tx.Query(`SELECT m.id, m.lease_token, m.leased_at, m.attempts, s.uuid, s.organization_uuid, s.destination,
+			s.signing_key, s.contact_email, s.event_names,
+			e.organization_uuid, e.message_uuid, e.event_name, e.message_id, e.payload, e.timestamp
+		FROM messages m JOIN subscriptions s ON s.uuid = m.subscription_uuid JOIN events e ON e.message_id = m.message_id
+		WHERE m.id IN (SELECT value FROM json_each(?)) ORDER BY m.id`, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*store.Delivery
+	for rows.Next() {
 		var (
 			d        store.Delivery
 			leasedAt int64
 			names    string
 		)
-		err := tx.QueryRow(`SELECT m.id, m.lease_token, m.leased_at, m.attempts, s.uuid, s.organization_uuid, s.destination,
-				s.signing_key, s.contact_email, s.event_names,
-				e.organization_uuid, e.message_uuid, e.event_name, e.message_id, e.payload, e.timestamp
-			FROM messages m JOIN subscriptions s ON s.uuid = m.subscription_uuid JOIN events e ON e.message_id = m.message_id
-			WHERE m.id = ?`, id).Scan(&d.ID, &d.LeaseToken, &leasedAt, &d.Attempts, &d.SubscriptionUUID,
+		if err := rows.Scan(&d.ID, &d.LeaseToken, &leasedAt, &d.Attempts, &d.SubscriptionUUID,
 			&d.OrganizationUUID, &d.Destination, &d.SigningKey, &d.ContactEmail, &names,
 			&d.Envelope.OrganizationUUID, &d.Envelope.MessageUUID, &d.Envelope.EventName, &d.Envelope.MessageID,
-			&d.Envelope.Payload, &d.Envelope.Timestamp)
-		if err != nil {
+			&d.Envelope.Payload, &d.Envelope.Timestamp); err != nil {
 			return nil, err
 		}
 		d.LeasedAt = fromMicros(leasedAt)
@@ -157,7 +172,7 @@ func loadDeliveries(tx *sql.Tx, ids []int64) ([]*store.Delivery, error) {
 		}
 		out = append(out, &d)
 	}
-	return out, nil
+	return out, rows.Err()
 }
 
 func newLeaseToken() string {
@@ -169,7 +184,7 @@ func newLeaseToken() string {
 // ReleaseLeases implements store.Store.
 func (db *DB) ReleaseLeases(ctx context.Context, expiredBefore time.Time) (int, error) {
 	var n int64
-	err := db.write(ctx, func(tx *sql.Tx) error {
+	err := db.write(ctx, func(tx *wtx) error {
 		res, err := tx.Exec(`UPDATE messages SET state = 'pending', lease_token = NULL
 			WHERE state = 'leased' AND lease_expires_at < ?`, micros(expiredBefore))
 		if err == nil {

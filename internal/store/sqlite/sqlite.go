@@ -34,12 +34,17 @@ var migrations embed.FS
 
 // DB is a SQLite-backed store.Store. Create it with Open.
 type DB struct {
-	w    *sql.DB // the single writer connection
-	r    *sql.DB // read-only connections
-	jobs chan writeJob
+	w *sql.DB // the single writer connection
+	r *sql.DB // read-only connections
 
+	urgent, bulk chan writeJob // the writer's two lanes; see collect
+	stmts        sync.Map      // prepared writer statements; see wtx
+
+	closeMu   sync.RWMutex // guards closing against submits
+	closing   bool
+	stop      chan struct{} // closed by Close: the writer drains and exits
+	stopped   chan struct{} // closed by the writer when it exited
 	closeOnce sync.Once
-	stopped   chan struct{}
 }
 
 // FileName is the database file name inside the data directory.
@@ -64,7 +69,8 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		return nil, err
 	}
 	r.SetMaxOpenConns(4)
-	db := &DB{w: w, r: r, jobs: make(chan writeJob, 1024), stopped: make(chan struct{})}
+	db := &DB{w: w, r: r, urgent: make(chan writeJob, 1024), bulk: make(chan writeJob, 1024),
+		stop: make(chan struct{}), stopped: make(chan struct{})}
 	go db.writeLoop()
 	if _, err := db.releaseAllLeases(ctx); err != nil {
 		db.Close()
@@ -181,15 +187,19 @@ func (db *DB) Ping(ctx context.Context) error {
 	if err := db.r.PingContext(ctx); err != nil {
 		return err
 	}
-	return db.write(ctx, func(tx *sql.Tx) error { return nil })
+	return db.write(ctx, func(tx *wtx) error { return nil })
 }
 
 // Close stops the writer after the queued writes and closes the database.
 func (db *DB) Close() error {
 	var err error
 	db.closeOnce.Do(func() {
-		close(db.jobs)
+		db.closeMu.Lock()
+		db.closing = true
+		db.closeMu.Unlock()
+		close(db.stop)
 		<-db.stopped
+		db.stmts.Range(func(_, s any) bool { s.(*sql.Stmt).Close(); return true })
 		err = db.r.Close()
 		if db.w != nil {
 			err = errors.Join(err, db.w.Close())
@@ -218,7 +228,7 @@ func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
 		r.Close()
 		return nil, err
 	}
-	db := &DB{r: r, jobs: make(chan writeJob), stopped: make(chan struct{})}
+	db := &DB{r: r, stop: make(chan struct{}), stopped: make(chan struct{})}
 	close(db.stopped)
 	return db, nil
 }

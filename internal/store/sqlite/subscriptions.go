@@ -21,7 +21,7 @@ func (db *DB) CreateSubscription(ctx context.Context, s *webhook.Subscription) e
 	if err != nil {
 		return err
 	}
-	return db.write(ctx, func(tx *sql.Tx) error {
+	return db.write(ctx, func(tx *wtx) error {
 		_, err := tx.Exec(`INSERT INTO subscriptions (`+subscriptionColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, 0, NULL)`,
 			s.UUID, s.OrganizationUUID, s.ClientID, s.TransportName, string(names), s.Destination,
@@ -70,7 +70,7 @@ func (db *DB) UpdateSubscription(ctx context.Context, s *webhook.Subscription) e
 	if err != nil {
 		return err
 	}
-	return db.write(ctx, func(tx *sql.Tx) error {
+	return db.write(ctx, func(tx *wtx) error {
 		res, err := tx.Exec(`UPDATE subscriptions SET event_names = ?, destination = ?, contact_email = ?,
 				updated_at = ?, status = 'ACTIVE', failing_since = NULL, failures = 0, next_retry_at = NULL
 			WHERE organization_uuid = ? AND client_id = ? AND uuid = ?`,
@@ -87,7 +87,7 @@ func (db *DB) UpdateSubscription(ctx context.Context, s *webhook.Subscription) e
 
 // DeleteSubscription implements store.Store.
 func (db *DB) DeleteSubscription(ctx context.Context, org, clientID, uuid string) error {
-	return db.write(ctx, func(tx *sql.Tx) error {
+	return db.write(ctx, func(tx *wtx) error {
 		var found string
 		err := tx.QueryRow(`SELECT uuid FROM subscriptions WHERE organization_uuid = ? AND client_id = ? AND uuid = ?`,
 			org, clientID, uuid).Scan(&found)
@@ -104,7 +104,7 @@ func (db *DB) DeleteSubscription(ctx context.Context, org, clientID, uuid string
 
 // deleteSubscription deletes a subscription and turns its undelivered
 // messages into dead letters; it returns how many there were.
-func deleteSubscription(tx *sql.Tx, uuid string, now time.Time) (int, error) {
+func deleteSubscription(tx *wtx, uuid string, now time.Time) (int, error) {
 	res, err := tx.Exec(`UPDATE messages SET state = 'dead', lease_token = NULL, finished_at = ?
 		WHERE subscription_uuid = ? AND state IN ('pending', 'leased')`, micros(now), uuid)
 	if err != nil {
@@ -116,7 +116,7 @@ func deleteSubscription(tx *sql.Tx, uuid string, now time.Time) (int, error) {
 }
 
 // loadSubscription reads one subscription inside a write transaction.
-func loadSubscription(tx *sql.Tx, uuid string) (*webhook.Subscription, error) {
+func loadSubscription(tx *wtx, uuid string) (*webhook.Subscription, error) {
 	return scanSubscription(tx.QueryRow(`SELECT `+subscriptionColumns+` FROM subscriptions WHERE uuid = ?`, uuid))
 }
 

@@ -5,61 +5,118 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 )
 
-// maxBatch bounds how many writes share one transaction.
-const maxBatch = 512
+// Batch limits. A batch takes every queued urgent job (claims, attempt
+// results, subscription changes) up to maxBatch, then bulk jobs (publishes)
+// until their weight (events) reaches maxBulkWeight, so a flood of ingest
+// cannot make a commit, and with it the delivery loop, slow.
+const (
+	maxBatch      = 512
+	maxBulkWeight = 64
+)
 
 // writeJob is one unit of work for the writer: fn runs inside a savepoint of
 // the batch transaction; done receives its error, or the commit error.
 type writeJob struct {
-	fn   func(tx *sql.Tx) error
-	done chan error
+	fn     func(tx *wtx) error
+	weight int
+	done   chan error
 }
 
 var errClosed = errors.New("sqlite: store closed")
 
-// write runs fn in the next group-commit transaction and returns once that
-// transaction committed (nil) or fn failed (fn's error; its changes are
-// rolled back, other writes of the batch are not affected). It waits for
-// the outcome even if ctx is cancelled after fn was queued, so a caller
-// never reports failure for a write that was committed.
-func (db *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
+// write runs fn as an urgent job in the next group-commit transaction; see
+// submit.
+func (db *DB) write(ctx context.Context, fn func(tx *wtx) error) error {
+	return db.submit(ctx, db.urgent, writeJob{fn: fn, weight: 1})
+}
+
+// writeBulk runs fn, whose size is weight (e.g. events), as a bulk job.
+func (db *DB) writeBulk(ctx context.Context, weight int, fn func(tx *wtx) error) error {
+	return db.submit(ctx, db.bulk, writeJob{fn: fn, weight: max(weight, 1)})
+}
+
+// submit queues job and returns once its transaction committed (nil) or fn
+// failed (fn's error; its changes are rolled back, other jobs of the batch
+// are not affected). It waits for the outcome even if ctx is cancelled after
+// the job was queued, so a caller never reports failure for a write that was
+// committed.
+func (db *DB) submit(ctx context.Context, lane chan writeJob, job writeJob) error {
 	if db.w == nil {
 		return errors.New("sqlite: store opened read-only")
 	}
-	job := writeJob{fn: fn, done: make(chan error, 1)}
-	defer func() {
-		if recover() != nil { // send on a closed channel: the store is closed
-			err = errClosed
-		}
-	}()
+	job.done = make(chan error, 1)
+	db.closeMu.RLock()
+	if db.closing {
+		db.closeMu.RUnlock()
+		return errClosed
+	}
 	select {
-	case db.jobs <- job:
+	case lane <- job:
+		db.closeMu.RUnlock()
 	case <-ctx.Done():
+		db.closeMu.RUnlock()
 		return ctx.Err()
 	}
 	return <-job.done
 }
 
-// writeLoop runs until Close closes db.jobs and the queued jobs are done.
+// writeLoop runs batches until stop is closed and both lanes are drained.
 func (db *DB) writeLoop() {
 	defer close(db.stopped)
-	for job := range db.jobs {
-		batch := []writeJob{job}
-	drain:
-		for len(batch) < maxBatch {
-			select {
-			case j, ok := <-db.jobs:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, j)
-			default:
-				break drain
-			}
+	for {
+		var first writeJob
+		select {
+		case first = <-db.urgent:
+		case first = <-db.bulk:
+		case <-db.stop:
+			db.drainAfterStop()
+			return
 		}
-		db.commitBatch(batch)
+		db.commitBatch(db.collect(first))
+	}
+}
+
+// collect adds queued jobs to first: urgent ones first, then bulk ones up to
+// the weight budget.
+func (db *DB) collect(first writeJob) []writeJob {
+	batch := []writeJob{first}
+	weight := first.weight
+	for len(batch) < maxBatch {
+		select {
+		case j := <-db.urgent:
+			batch = append(batch, j)
+			continue
+		default:
+		}
+		if weight >= maxBulkWeight {
+			break
+		}
+		select {
+		case j := <-db.bulk:
+			batch = append(batch, j)
+			weight += j.weight
+			continue
+		default:
+		}
+		break
+	}
+	return batch
+}
+
+// drainAfterStop runs the jobs queued before Close.
+func (db *DB) drainAfterStop() {
+	for {
+		select {
+		case j := <-db.urgent:
+			db.commitBatch(db.collect(j))
+		case j := <-db.bulk:
+			db.commitBatch(db.collect(j))
+		default:
+			return
+		}
 	}
 }
 
@@ -78,23 +135,26 @@ func (db *DB) commitBatch(batch []writeJob) {
 // runBatch runs the jobs of one batch in one transaction, each in a
 // savepoint; errs receives each job's own error.
 func (db *DB) runBatch(batch []writeJob, errs []error) error {
-	ctx := context.Background()
-	tx, err := db.w.BeginTx(ctx, nil)
+	tx, err := db.w.BeginTx(context.Background(), nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	defer tx.Rollback()
+	w := &wtx{tx: tx, stmts: &db.stmts}
+	defer func() {
+		tx.Rollback() // no-op after Commit
+		w.prepareMissed(db.w)
+	}()
 	for i, j := range batch {
-		if _, err := tx.Exec(`SAVEPOINT job`); err != nil {
+		if _, err := w.Exec(`SAVEPOINT job`); err != nil {
 			return err
 		}
-		errs[i] = runJob(j.fn, tx)
+		errs[i] = runJob(j.fn, w)
 		if errs[i] != nil {
-			if _, err := tx.Exec(`ROLLBACK TO job`); err != nil {
+			if _, err := w.Exec(`ROLLBACK TO job`); err != nil {
 				return err
 			}
 		}
-		if _, err := tx.Exec(`RELEASE job`); err != nil {
+		if _, err := w.Exec(`RELEASE job`); err != nil {
 			return err
 		}
 	}
@@ -106,11 +166,72 @@ func (db *DB) runBatch(batch []writeJob, errs []error) error {
 
 // runJob runs fn, turning a panic into an error so one bad write cannot
 // stop the writer.
-func runJob(fn func(tx *sql.Tx) error, tx *sql.Tx) (err error) {
+func runJob(fn func(tx *wtx) error, tx *wtx) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("sqlite: write panicked: %v", r)
 		}
 	}()
 	return fn(tx)
+}
+
+// wtx is the writer's transaction. It prepares each distinct query once on
+// the writer connection and reuses it: modernc.org/sqlite does not cache
+// statements, and parsing SQL was a sixth of the writer's CPU.
+//
+// The only writer connection is busy with the transaction, so a query seen
+// for the first time is prepared for this transaction only and remembered;
+// prepareMissed prepares it for good once the transaction is over.
+type wtx struct {
+	tx     *sql.Tx
+	stmts  *sync.Map // query → *sql.Stmt prepared on the writer
+	missed []string
+}
+
+func (w *wtx) stmt(query string) (*sql.Stmt, error) {
+	if s, ok := w.stmts.Load(query); ok {
+		return w.tx.Stmt(s.(*sql.Stmt)), nil
+	}
+	w.missed = append(w.missed, query)
+	return w.tx.Prepare(query)
+}
+
+// prepareMissed prepares the queries first seen in this transaction; call
+// it when the transaction has ended and the connection is free.
+func (w *wtx) prepareMissed(db *sql.DB) {
+	for _, q := range w.missed {
+		if _, ok := w.stmts.Load(q); ok {
+			continue
+		}
+		if s, err := db.Prepare(q); err == nil {
+			w.stmts.Store(q, s)
+		}
+	}
+}
+
+// Exec runs a statement in the transaction.
+func (w *wtx) Exec(query string, args ...any) (sql.Result, error) {
+	s, err := w.stmt(query)
+	if err != nil {
+		return nil, err
+	}
+	return s.Exec(args...)
+}
+
+// Query runs a query in the transaction.
+func (w *wtx) Query(query string, args ...any) (*sql.Rows, error) {
+	s, err := w.stmt(query)
+	if err != nil {
+		return nil, err
+	}
+	return s.Query(args...)
+}
+
+// QueryRow runs a single-row query in the transaction.
+func (w *wtx) QueryRow(query string, args ...any) *sql.Row {
+	s, err := w.stmt(query)
+	if err != nil {
+		return w.tx.QueryRow(query, args...) // reports the same error on Scan
+	}
+	return s.QueryRow(args...)
 }

@@ -151,9 +151,10 @@ func testClaimLimit(t *testing.T, st store.Store) {
 	if more := mustClaim(t, st, t0, 100, 2); len(more) != 0 {
 		t.Errorf("claimed %d more while the slots are full, want 0", len(more))
 	}
-	mustRecord(t, st, t0, result(ds[0], t0, 204))
-	if more := mustClaim(t, st, t0, 100, 2); len(more) != 1 {
-		t.Errorf("claimed %d after one delivery, want 1", len(more))
+	next, err := st.RecordAndClaim(ctx, policy(t0), []store.AttemptResult{result(ds[0], t0, 204)},
+		store.ClaimParams{Now: t0, Limit: 100, PerSubscription: 2, LeaseFor: time.Minute})
+	if err != nil || len(next) != 1 || next[0].SubscriptionUUID != ds[0].SubscriptionUUID {
+		t.Errorf("RecordAndClaim after one delivery = %v, %v; want the next message of %s", next, err, ds[0].SubscriptionUUID)
 	}
 	if ds := mustClaim(t, st, t0, 1, 10); len(ds) != 1 {
 		t.Errorf("claimed %d with limit 1", len(ds))
