@@ -147,6 +147,15 @@ func TestEndToEnd(t *testing.T) {
 	if status, body := call("GET", "/organizations/self/subscriptions", ""); status != 200 || body != "[]" {
 		t.Errorf("list after delete = %d %s", status, body)
 	}
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(metrics), `pusher_delivery_attempts_total{outcome="ok"}`) {
+		t.Errorf("/metrics does not count the delivered attempt:\n%.2000s", metrics)
+	}
 	if err := stop(); err != nil {
 		t.Errorf("graceful shutdown: run returned %v", err)
 	}

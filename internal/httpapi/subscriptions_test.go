@@ -395,4 +395,9 @@ func TestHealth(t *testing.T) {
 	}
 	a.db.Close()
 	wantError(t, a.do("GET", "/readyz", "", ""), 503, "SERVICE_UNAVAILABLE")
+	r := a.do("GET", "/organizations/self/subscriptions", a.token(org, allScopes...), "")
+	wantError(t, r, 500, "INTERNAL_ERROR")
+	if _, msg, _ := zettleError(t, r); msg != "Internal server error" {
+		t.Errorf("internal error message = %q: internal error text must not reach clients", msg)
+	}
 }
