@@ -233,13 +233,8 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "no such subscription", http.StatusNotFound)
 		return
 	}
-	var env struct {
-		EventName string `json:"eventName"`
-		MessageID string `json:"messageId"`
-		Payload   string `json:"payload"`
-		Timestamp string `json:"timestamp"`
-	}
-	if err := json.Unmarshal(body, &env); err != nil {
+	env, err := webhook.ParseEnvelope(body)
+	if err != nil {
 		http.Error(w, "not an envelope", http.StatusBadRequest)
 		return
 	}

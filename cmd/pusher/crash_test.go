@@ -493,13 +493,8 @@ func (c *crashReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "read", http.StatusBadRequest)
 		return
 	}
-	var env struct {
-		EventName string `json:"eventName"`
-		MessageID string `json:"messageId"`
-		Payload   string `json:"payload"`
-		Timestamp string `json:"timestamp"`
-	}
-	if err := json.Unmarshal(body, &env); err != nil || env.MessageID == "" {
+	env, err := webhook.ParseEnvelope(body)
+	if err != nil {
 		http.Error(w, "not an envelope", http.StatusBadRequest)
 		return
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/pusher-hq/pusher/internal/auth"
 	"github.com/pusher-hq/pusher/internal/signing"
+	"github.com/pusher-hq/pusher/internal/webhook"
 )
 
 const listenSummary = `Runs a local webhook receiver that prints each delivery and checks its
@@ -77,13 +78,8 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "read error", http.StatusBadRequest)
 		return
 	}
-	var env struct {
-		EventName string `json:"eventName"`
-		MessageID string `json:"messageId"`
-		Payload   string `json:"payload"`
-		Timestamp string `json:"timestamp"`
-	}
-	if err := json.Unmarshal(body, &env); err != nil {
+	env, err := webhook.ParseEnvelope(body)
+	if err != nil {
 		fmt.Fprintf(l.out, "%s %s %s: not a pusher envelope (%d bytes)\n", time.Now().Format("15:04:05.000"), r.Method, r.URL.Path, len(body))
 	} else {
 		verdict := "not checked (the TestMessage comes before the subscription and its key exist)"

@@ -5,6 +5,9 @@ import (
 	"crypto/sha1"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"time"
 )
 
@@ -121,4 +124,24 @@ func formatUUID(u [16]byte) string {
 	b[23] = '-'
 	hex.Encode(b[24:], u[10:])
 	return string(b[:])
+}
+
+// ParseEnvelope decodes a delivered envelope, as a receiver does. It
+// returns an error if body is not a JSON object with a messageId.
+func ParseEnvelope(body []byte) (Envelope, error) {
+	var in struct {
+		OrganizationUUID string `json:"organizationUuid"`
+		MessageUUID      string `json:"messageUuid"`
+		EventName        string `json:"eventName"`
+		MessageID        string `json:"messageId"`
+		Payload          string `json:"payload"`
+		Timestamp        string `json:"timestamp"`
+	}
+	if err := json.Unmarshal(body, &in); err != nil {
+		return Envelope{}, fmt.Errorf("not an envelope: %w", err)
+	}
+	if in.MessageID == "" {
+		return Envelope{}, errors.New("not an envelope: no messageId")
+	}
+	return Envelope(in), nil
 }

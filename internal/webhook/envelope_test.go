@@ -61,6 +61,10 @@ func TestEnvelopeBytesMatchPublishedWire(t *testing.T) {
 			if string(got) != ex.Wire {
 				t.Errorf("Bytes() =\n%s\nwant\n%s", got, ex.Wire)
 			}
+			parsed, err := webhook.ParseEnvelope([]byte(ex.Wire))
+			if err != nil || string(parsed.Bytes()) != ex.Wire {
+				t.Errorf("ParseEnvelope(wire) = %+v, %v; want the envelope back", parsed, err)
+			}
 		})
 	}
 }
