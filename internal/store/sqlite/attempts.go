@@ -62,24 +62,37 @@ func recordAttempt(tx *wtx, p store.Policy, r store.AttemptResult) error {
 		r.ErrorClass, r.ErrorDetail, body); err != nil {
 		return err
 	}
-	if r.Succeeded() {
-		return recordSuccess(tx, p, r, m)
-	}
-	return recordFailure(tx, p, r, m)
-}
-
-func recordSuccess(tx *wtx, p store.Policy, r store.AttemptResult, m leasedMessage) error {
-	if _, err := tx.Exec(`UPDATE messages SET state = 'delivered', lease_token = NULL, attempts = attempts + 1, finished_at = ?
-		WHERE id = ?`, micros(p.Now), r.DeliveryID); err != nil {
+	if err := finishAttempt(tx, p, r); err != nil {
 		return err
 	}
 	sub, err := loadSubscription(tx, m.subscriptionUUID)
-	if errors.Is(err, sql.ErrNoRows) {
+	if errors.Is(err, sql.ErrNoRows) { // deleted meanwhile: nothing more to change
 		return nil
 	}
 	if err != nil {
 		return err
 	}
+	if r.Succeeded() {
+		return recordSuccess(tx, p, sub, m)
+	}
+	return recordFailure(tx, p, r, sub, m)
+}
+
+// finishAttempt marks the message delivered, or returns it to the queue.
+func finishAttempt(tx *wtx, p store.Policy, r store.AttemptResult) error {
+	if r.Succeeded() {
+		_, err := tx.Exec(`UPDATE messages SET state = 'delivered', lease_token = NULL, attempts = attempts + 1, finished_at = ?
+			WHERE id = ?`, micros(p.Now), r.DeliveryID)
+		return err
+	}
+	_, err := tx.Exec(`UPDATE messages SET state = 'pending', lease_token = NULL, attempts = attempts + 1 WHERE id = ?`,
+		r.DeliveryID)
+	return err
+}
+
+// recordSuccess deletes the subscription after a delivered disconnect event
+// and makes a FAILING subscription ACTIVE again.
+func recordSuccess(tx *wtx, p store.Policy, sub *webhook.Subscription, m leasedMessage) error {
 	if m.thenDelete {
 		_, err := deleteSubscription(tx, sub.UUID, p.Now)
 		return err
@@ -101,18 +114,8 @@ func recordSuccess(tx *wtx, p store.Policy, r store.AttemptResult, m leasedMessa
 	return insertNotice(tx, n)
 }
 
-func recordFailure(tx *wtx, p store.Policy, r store.AttemptResult, m leasedMessage) error {
-	if _, err := tx.Exec(`UPDATE messages SET state = 'pending', lease_token = NULL, attempts = attempts + 1 WHERE id = ?`,
-		r.DeliveryID); err != nil {
-		return err
-	}
-	sub, err := loadSubscription(tx, m.subscriptionUUID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
+// recordFailure applies the retry policy to the subscription.
+func recordFailure(tx *wtx, p store.Policy, r store.AttemptResult, sub *webhook.Subscription, m leasedMessage) error {
 	switch {
 	case sub.Status == webhook.Active:
 		return startFailing(tx, p, r, sub)
