@@ -178,7 +178,6 @@ func (e *Engine) work(jobs <-chan *store.Delivery, results chan<- store.AttemptR
 		out := e.Client.Post(context.Background(), d.Destination, d.SigningKey, d.Envelope)
 		results <- e.attemptResult(d, out)
 		s.release(1) // after the send, so idle slots mean every result is queued
-
 	}
 }
 
