@@ -153,8 +153,9 @@ func TestEndToEnd(t *testing.T) {
 	}
 	metrics, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(metrics), `pusher_delivery_attempts_total{outcome="ok"}`) {
-		t.Errorf("/metrics does not count the delivered attempt:\n%.2000s", metrics)
+	if !strings.Contains(string(metrics), `pusher_delivery_attempts_total{outcome="ok"}`) ||
+		!strings.Contains(string(metrics), `pusher_events_published_total{event="ProductCreated"}`) {
+		t.Errorf("/metrics does not count the published event and the delivered attempt:\n%.2000s", metrics)
 	}
 	if err := stop(); err != nil {
 		t.Errorf("graceful shutdown: run returned %v", err)

@@ -77,7 +77,11 @@ func (h ingestHandler) publish(w http.ResponseWriter, r *http.Request, p auth.Pr
 		resp.MessageIDs[i] = res.MessageID
 		if res.Duplicate {
 			resp.Duplicates++
+			eventsDuplicate.Inc()
+			continue
 		}
+		eventsPublished.WithLabelValues(events[i].SourceEventName).Inc()
+		messagesEnqueued.Add(float64(res.Messages))
 	}
 	writeJSON(w, http.StatusAccepted, resp)
 	return nil
