@@ -132,7 +132,7 @@ func TestSimulateDeliversToSubscribers(t *testing.T) {
 
 func TestMigrateAndVersion(t *testing.T) {
 	dataDir := filepath.Join(t.TempDir(), "data")
-	if out := runCmd(t, "migrate", "-data-dir", dataDir); !strings.Contains(out, "applied 0001_init.sql") {
+	if out := runCmd(t, "migrate", "-data-dir", dataDir); !strings.Contains(out, "applied 0002_queue_stats.sql") {
 		t.Errorf("first migrate printed %q", out)
 	}
 	if out := runCmd(t, "migrate", "-data-dir", dataDir); !strings.Contains(out, "up to date") {

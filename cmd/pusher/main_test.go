@@ -154,7 +154,8 @@ func TestEndToEnd(t *testing.T) {
 	metrics, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if !strings.Contains(string(metrics), `pusher_delivery_attempts_total{outcome="ok"}`) ||
-		!strings.Contains(string(metrics), `pusher_events_published_total{event="ProductCreated"}`) {
+		!strings.Contains(string(metrics), `pusher_events_published_total{event="ProductCreated"}`) ||
+		!strings.Contains(string(metrics), `pusher_queue_messages{state="pending"} 0`) {
 		t.Errorf("/metrics does not count the published event and the delivered attempt:\n%.2000s", metrics)
 	}
 	if err := stop(); err != nil {

@@ -155,6 +155,7 @@ func runServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	delivery.RegisterMetrics(reg)
 	httpapi.RegisterMetrics(reg)
+	reg.MustRegister(delivery.QueueCollector{Store: db})
 	client := delivery.NewClient(userAgent(), cfg.Timeout, cfg.PerSubscription*4)
 	engine := &delivery.Engine{
 		Queue: db, Client: client, Logger: log, Schedule: cfg.Schedule, Workers: cfg.Workers,

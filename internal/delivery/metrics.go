@@ -1,6 +1,9 @@
 package delivery
 
 import (
+	"context"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/pusher-hq/pusher/internal/store"
 )
@@ -43,4 +46,52 @@ func ObserveAttempts(wakeNotices func()) func([]store.AttemptResult) {
 			wakeNotices()
 		}
 	}
+}
+
+// QueueStatser reports the state of the delivery queue.
+type QueueStatser interface {
+	QueueStats(ctx context.Context) (store.QueueStats, error)
+}
+
+// QueueCollector exports the queue's size and the age of its oldest
+// undelivered message, read from the store at each scrape.
+type QueueCollector struct {
+	Store QueueStatser
+	Now   func() time.Time // default time.Now
+}
+
+var (
+	queueMessagesDesc = prometheus.NewDesc("pusher_queue_messages",
+		"Messages not delivered, by state: pending, leased (being attempted), dead (kept after their subscription was deleted).",
+		[]string{"state"}, nil)
+	queueOldestDesc = prometheus.NewDesc("pusher_queue_oldest_pending_seconds",
+		"Age of the oldest pending or leased message; 0 when the queue is empty.", nil, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (c QueueCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- queueMessagesDesc
+	ch <- queueOldestDesc
+}
+
+// Collect implements prometheus.Collector. A failed query yields no samples.
+func (c QueueCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	st, err := c.Store.QueueStats(ctx)
+	if err != nil {
+		return
+	}
+	now := time.Now
+	if c.Now != nil {
+		now = c.Now
+	}
+	ch <- prometheus.MustNewConstMetric(queueMessagesDesc, prometheus.GaugeValue, float64(st.Pending), "pending")
+	ch <- prometheus.MustNewConstMetric(queueMessagesDesc, prometheus.GaugeValue, float64(st.Leased), "leased")
+	ch <- prometheus.MustNewConstMetric(queueMessagesDesc, prometheus.GaugeValue, float64(st.Dead), "dead")
+	age := 0.0
+	if !st.OldestPending.IsZero() {
+		age = now().Sub(st.OldestPending).Seconds()
+	}
+	ch <- prometheus.MustNewConstMetric(queueOldestDesc, prometheus.GaugeValue, age)
 }

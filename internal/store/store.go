@@ -57,6 +57,9 @@ type Store interface {
 	// Messages returns the messages of a subscription with the given state
 	// ("" for all), oldest first.
 	Messages(ctx context.Context, subscriptionUUID, state string) ([]Message, error)
+	// QueueStats counts messages by state (delivered ones excluded) and
+	// finds the oldest undelivered one, for monitoring.
+	QueueStats(ctx context.Context) (QueueStats, error)
 	// Attempts returns the attempts of a message row, oldest first.
 	Attempts(ctx context.Context, messageRow int64) ([]Attempt, error)
 
@@ -173,6 +176,12 @@ type Message struct {
 	State            string // pending, leased, delivered, dead
 	Attempts         int
 	CreatedAt        time.Time
+}
+
+// QueueStats describes the delivery queue.
+type QueueStats struct {
+	Pending, Leased, Dead int
+	OldestPending         time.Time // created time of the oldest pending or leased message; zero if none
 }
 
 // Message states.

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -245,3 +246,19 @@ func (db *DB) Attempts(ctx context.Context, messageRow int64) ([]store.Attempt, 
 }
 
 var errNoLease = errors.New("lease not held")
+
+// QueueStats implements store.Store.
+func (db *DB) QueueStats(ctx context.Context) (store.QueueStats, error) {
+	var (
+		st     store.QueueStats
+		oldest sql.NullInt64
+	)
+	err := db.r.QueryRowContext(ctx, `SELECT
+			(SELECT count(*) FROM messages WHERE state = 'pending'),
+			(SELECT count(*) FROM messages WHERE state = 'leased'),
+			(SELECT count(*) FROM messages WHERE state = 'dead'),
+			(SELECT min(created_at) FROM messages WHERE state IN ('pending', 'leased'))`).
+		Scan(&st.Pending, &st.Leased, &st.Dead, &oldest)
+	st.OldestPending = fromNullMicros(oldest)
+	return st, err
+}

@@ -138,6 +138,9 @@ func testClaimLimit(t *testing.T, st store.Store) {
 		mustPublish(t, st, event(org, webhook.ProductCreated, id))
 	}
 	ds := mustClaim(t, st, t0, 100, 2)
+	if qs, err := st.QueueStats(ctx); err != nil || qs.Pending != 6 || qs.Leased != 4 || !qs.OldestPending.Equal(t0) {
+		t.Errorf("QueueStats = %+v, %v; want 6 pending, 4 leased, oldest at %v", qs, err, t0)
+	}
 	per := map[string]int{}
 	for _, d := range ds {
 		per[d.SubscriptionUUID]++
@@ -214,6 +217,9 @@ func testExhaustion(t *testing.T, st store.Store) {
 	}
 	if dead := countState(t, st, subA, store.StateDead); dead != 2 {
 		t.Errorf("dead letters = %d, want 2", dead)
+	}
+	if qs, err := st.QueueStats(ctx); err != nil || qs.Dead != 2 || qs.Pending != 0 || !qs.OldestPending.IsZero() {
+		t.Errorf("QueueStats after exhaustion = %+v, %v; want 2 dead and nothing pending", qs, err)
 	}
 	ns, _ := st.DueNotices(ctx, now, 10)
 	if len(ns) != 2 || ns[1].Kind != notify.KindDeleted || ns[1].Undelivered != 2 || ns[1].Reason == "" || ns[0].Kind != notify.KindFailing {
