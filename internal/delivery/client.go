@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -75,7 +76,7 @@ func (c *Client) Post(ctx context.Context, destination, signingKey string, env w
 	out = Outcome{StartedAt: time.Now()}
 	defer func() { out.Duration = time.Since(out.StartedAt) }()
 
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, destination, strings.NewReader(string(env.Bytes())))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, destination, bytes.NewReader(env.Bytes()))
 	if err != nil {
 		out.Class, out.Detail = notify.ClassOther, err.Error()
 		return out
