@@ -119,7 +119,7 @@ func runNotifications(ctx context.Context, args []string, getenv env, stdout, st
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tCREATED\tKIND\tTO\tSUBSCRIPTION\tSTATE\tDETAIL")
 	for _, n := range ns {
-		state, detail := "unsent", n.Reason
+		state, detail := "unsent", n.Reason()
 		if !n.SentAt.IsZero() {
 			state = "sent " + n.SentAt.Format(time.RFC3339)
 		} else if n.LastError != "" {

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
 	"github.com/pusher-hq/pusher/internal/auth"
 	"github.com/pusher-hq/pusher/internal/signing"
 	"github.com/pusher-hq/pusher/internal/simulate"
@@ -250,7 +251,7 @@ func startPusher(t *testing.T, bin, dataDir, name string) *pusherProcess {
 	}
 	defer logFile.Close()
 	cmd := exec.Command(bin, "serve", "-addr", "127.0.0.1:0", "-data-dir", dataDir, "-allow-http",
-		"-retry-schedule", "50x200ms", "-log-level", "warn")
+		"-retry-schedule", "50x200ms", "-log-level", "warn", "-delivery-timeout", "2s", "-lease-timeout", "3s")
 	cmd.Env = append(os.Environ(), "PUSHER_LOG_LEVEL=warn")
 	cmd.Stderr = logFile
 	stdout, err := cmd.StdoutPipe()

@@ -17,11 +17,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/pusher-hq/pusher/internal/auth"
 	"github.com/pusher-hq/pusher/internal/delivery"
 	"github.com/pusher-hq/pusher/internal/httpapi"
 	"github.com/pusher-hq/pusher/internal/notify"
 	"github.com/pusher-hq/pusher/internal/store/sqlite"
+	"github.com/pusher-hq/pusher/internal/webhook"
 )
 
 // serveConfig holds every setting of pusher serve.
@@ -33,7 +35,8 @@ type serveConfig struct {
 	Audience        string
 	AllowHTTP       bool
 	Timeout         time.Duration
-	Schedule        delivery.Schedule
+	LeaseTimeout    time.Duration
+	Schedule        webhook.Schedule
 	Workers         int
 	PerSubscription int
 	PollInterval    time.Duration
@@ -63,7 +66,8 @@ func parseServeConfig(args []string, getenv env, stderr io.Writer) (serveConfig,
 	audience := fs.string("jwt-audience", "PUSHER_JWT_AUDIENCE", "", "required token audience (aud); empty = not checked")
 	allowHTTP := fs.bool("allow-http", "PUSHER_ALLOW_HTTP", false, "DEVELOPMENT ONLY: accept http:// destinations (Zettle requires HTTPS)")
 	timeout := fs.duration("delivery-timeout", "PUSHER_DELIVERY_TIMEOUT", delivery.DefaultTimeout, "time a destination has to answer, also for the TestMessage")
-	schedule := fs.string("retry-schedule", "PUSHER_RETRY_SCHEDULE", delivery.ZettleSchedule.String(), "retry schedule after a failure, COUNTxINTERVAL steps; the default is Zettle's")
+	lease := fs.duration("lease-timeout", "PUSHER_LEASE_TIMEOUT", 0, "how long a claimed message stays leased; a crashed instance's messages are redelivered after this; 0 = 3×delivery-timeout + 30 s")
+	schedule := fs.string("retry-schedule", "PUSHER_RETRY_SCHEDULE", webhook.ZettleSchedule.String(), "retry schedule after a failure, COUNTxINTERVAL steps; the default is Zettle's")
 	workers := fs.int("workers", "PUSHER_WORKERS", 64, "concurrent delivery attempts in all")
 	perSub := fs.int("per-subscription", "PUSHER_PER_SUBSCRIPTION", 4, "concurrent attempts per ACTIVE subscription; 1 = strict per-subscription order")
 	poll := fs.duration("poll-interval", "PUSHER_POLL_INTERVAL", 250*time.Millisecond, "how often due retries are looked for")
@@ -80,11 +84,12 @@ func parseServeConfig(args []string, getenv env, stderr io.Writer) (serveConfig,
 	if err := fs.parse(args); err != nil {
 		return c, err
 	}
-	sched, err := delivery.ParseSchedule(*schedule)
+	sched, err := webhook.ParseSchedule(*schedule)
 	if err != nil {
 		return c, err
 	}
 	c.DataDir, c.JWKSURL, c.Issuer, c.Audience, c.AllowHTTP = *dataDir, *jwks, *issuer, *audience, *allowHTTP
+	c.LeaseTimeout = *lease
 	c.Timeout, c.Schedule, c.Workers, c.PerSubscription, c.PollInterval = *timeout, sched, *workers, *perSub, *poll
 	c.Retention, c.MaxBody, c.MaxIngestBody = *retention, *maxBody, *maxIngest
 	c.SMTPURL, c.MailFrom, c.NoticeEvery, c.NoticePoll, c.ShutdownTimeout = *smtpURL, *mailFrom, *noticeEvery, *noticePoll, *shutdown
@@ -96,6 +101,8 @@ func (c serveConfig) validate() error {
 	switch {
 	case c.Timeout <= 0:
 		return errors.New("delivery-timeout must be positive")
+	case c.LeaseTimeout < 0 || c.LeaseTimeout > 0 && c.LeaseTimeout <= c.Timeout:
+		return errors.New("lease-timeout must be longer than delivery-timeout (or 0 for the default)")
 	case c.Workers < 1 || c.PerSubscription < 1:
 		return errors.New("workers and per-subscription must be at least 1")
 	case c.NoticePoll <= 0:
@@ -160,7 +167,7 @@ func runServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	engine := &delivery.Engine{
 		Queue: db, Client: client, Logger: log, Schedule: cfg.Schedule, Workers: cfg.Workers,
 		PerSubscription: cfg.PerSubscription, PollInterval: cfg.PollInterval, FailingNoticeEvery: cfg.NoticeEvery,
-		Retention: cfg.Retention,
+		Retention: cfg.Retention, LeaseFor: cfg.LeaseTimeout,
 	}
 	sender, wakeSender, err := noticeSender(cfg, db, log)
 	if err != nil {

@@ -13,7 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/pusher-hq/pusher/internal/notify"
 	"github.com/pusher-hq/pusher/internal/signing"
 	"github.com/pusher-hq/pusher/internal/webhook"
 )
@@ -55,10 +54,10 @@ func NewClient(userAgent string, timeout time.Duration, maxConnsPerHost int) *Cl
 type Outcome struct {
 	StartedAt  time.Time
 	Duration   time.Duration
-	StatusCode int          // 0 when there was no HTTP response
-	Class      notify.Class // "" on success (any 2xx)
-	Detail     string       // error text for transport failures
-	Body       []byte       // first 1 KiB of the response body
+	StatusCode int           // 0 when there was no HTTP response
+	Class      webhook.Class // "" on success (any 2xx)
+	Detail     string        // error text for transport failures
+	Body       []byte        // first 1 KiB of the response body
 }
 
 // OK reports whether the destination accepted the message.
@@ -78,7 +77,7 @@ func (c *Client) Post(ctx context.Context, destination, signingKey string, env w
 
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, destination, bytes.NewReader(env.Bytes()))
 	if err != nil {
-		out.Class, out.Detail = notify.ClassOther, err.Error()
+		out.Class, out.Detail = webhook.ClassOther, err.Error()
 		return out
 	}
 	req.Header.Set("Content-Type", "application/json")
@@ -92,7 +91,7 @@ func (c *Client) Post(ctx context.Context, destination, signingKey string, env w
 	out.StatusCode = resp.StatusCode
 	out.Body, err = readBody(resp.Body)
 	if err != nil && resp.StatusCode/100 == 2 && errors.Is(err, context.DeadlineExceeded) {
-		out.Class, out.Detail = notify.ClassTimeout, err.Error()
+		out.Class, out.Detail = webhook.ClassTimeout, err.Error()
 		return out
 	}
 	out.Class = classifyStatus(resp.StatusCode)
@@ -111,18 +110,18 @@ func readBody(body io.ReadCloser) ([]byte, error) {
 	return b, err
 }
 
-func classifyStatus(code int) notify.Class {
+func classifyStatus(code int) webhook.Class {
 	switch code / 100 {
 	case 2:
 		return ""
 	case 3:
-		return notify.ClassRedirect
+		return webhook.ClassRedirect
 	}
-	return notify.ClassHTTPStatus
+	return webhook.ClassHTTPStatus
 }
 
 // classifyError puts a transport error into an outcome class.
-func classifyError(err error) notify.Class {
+func classifyError(err error) webhook.Class {
 	var (
 		dnsErr   *net.DNSError
 		netErr   net.Error
@@ -134,17 +133,17 @@ func classifyError(err error) notify.Class {
 	)
 	switch {
 	case errors.As(err, &dnsErr):
-		return notify.ClassDNS
+		return webhook.ClassDNS
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
-		return notify.ClassTimeout
+		return webhook.ClassTimeout
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return notify.ClassRefused
+		return webhook.ClassRefused
 	case errors.As(err, &certErr), errors.As(err, &hostErr), errors.As(err, &authErr),
 		errors.As(err, &invalErr), errors.As(err, &recErr), strings.Contains(err.Error(), "tls: "), strings.Contains(err.Error(), "HTTP response to HTTPS client"):
-		return notify.ClassTLS
+		return webhook.ClassTLS
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
 		errors.Is(err, syscall.EPIPE):
-		return notify.ClassConnectionReset
+		return webhook.ClassConnectionReset
 	}
-	return notify.ClassOther
+	return webhook.ClassOther
 }

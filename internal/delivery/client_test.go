@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
 	"github.com/pusher-hq/pusher/internal/delivery"
-	"github.com/pusher-hq/pusher/internal/notify"
 	"github.com/pusher-hq/pusher/internal/signing"
 	"github.com/pusher-hq/pusher/internal/webhook"
 )
@@ -61,7 +61,7 @@ func TestClientClassifiesOutcomes(t *testing.T) {
 	tests := []struct {
 		name   string
 		setup  func(t *testing.T) (url string, c *delivery.Client)
-		class  notify.Class
+		class  webhook.Class
 		status int
 		body   string
 	}{
@@ -69,36 +69,36 @@ func TestClientClassifiesOutcomes(t *testing.T) {
 		{"201", plain(answering(201)), "", 201, "answer Created"},
 		{"202", plain(answering(202)), "", 202, "answer Accepted"},
 		{"204", plain(answering(204)), "", 204, ""},
-		{"301", redirect(301), notify.ClassRedirect, 301, ""},
-		{"302", redirect(302), notify.ClassRedirect, 302, ""},
-		{"307", redirect(307), notify.ClassRedirect, 307, ""},
-		{"308", redirect(308), notify.ClassRedirect, 308, ""},
-		{"400", plain(answering(400)), notify.ClassHTTPStatus, 400, "answer Bad Request"},
-		{"401", plain(answering(401)), notify.ClassHTTPStatus, 401, "answer Unauthorized"},
-		{"404", plain(answering(404)), notify.ClassHTTPStatus, 404, "answer Not Found"},
-		{"410", plain(answering(410)), notify.ClassHTTPStatus, 410, "answer Gone"},
-		{"429", plain(answering(429)), notify.ClassHTTPStatus, 429, "answer Too Many Requests"},
-		{"500", plain(answering(500)), notify.ClassHTTPStatus, 500, "answer Internal Server Error"},
-		{"503", plain(answering(503)), notify.ClassHTTPStatus, 503, "answer Service Unavailable"},
+		{"301", redirect(301), webhook.ClassRedirect, 301, ""},
+		{"302", redirect(302), webhook.ClassRedirect, 302, ""},
+		{"307", redirect(307), webhook.ClassRedirect, 307, ""},
+		{"308", redirect(308), webhook.ClassRedirect, 308, ""},
+		{"400", plain(answering(400)), webhook.ClassHTTPStatus, 400, "answer Bad Request"},
+		{"401", plain(answering(401)), webhook.ClassHTTPStatus, 401, "answer Unauthorized"},
+		{"404", plain(answering(404)), webhook.ClassHTTPStatus, 404, "answer Not Found"},
+		{"410", plain(answering(410)), webhook.ClassHTTPStatus, 410, "answer Gone"},
+		{"429", plain(answering(429)), webhook.ClassHTTPStatus, 429, "answer Too Many Requests"},
+		{"500", plain(answering(500)), webhook.ClassHTTPStatus, 500, "answer Internal Server Error"},
+		{"503", plain(answering(503)), webhook.ClassHTTPStatus, 503, "answer Service Unavailable"},
 		{"refused", func(t *testing.T) (string, *delivery.Client) {
 			return closedPortURL(t), newClient(testTimeout)
-		}, notify.ClassRefused, 0, ""},
+		}, webhook.ClassRefused, 0, ""},
 		{"dns", func(t *testing.T) (string, *delivery.Client) {
 			return "http://nonexistent.invalid/hook", newClient(2 * time.Second)
-		}, notify.ClassDNS, 0, ""},
+		}, webhook.ClassDNS, 0, ""},
 		{"untrusted certificate", func(t *testing.T) (string, *delivery.Client) {
 			rc, _ := newTLSReceiver(t, ok)
 			return rc.URL(), newClient(tlsTimeout) // system roots only
-		}, notify.ClassTLS, 0, ""},
+		}, webhook.ClassTLS, 0, ""},
 		{"https to a plain HTTP server", func(t *testing.T) (string, *delivery.Client) {
 			rc := newReceiver(t, ok)
 			return strings.Replace(rc.URL(), "http://", "https://", 1), newClient(tlsTimeout)
-		}, notify.ClassTLS, 0, ""},
+		}, webhook.ClassTLS, 0, ""},
 		{"no answer in time", func(t *testing.T) (string, *delivery.Client) {
 			var rc *receiver
 			rc = newReceiver(t, func(_ http.ResponseWriter, r *http.Request, _ int) int { return rc.hang(r) })
 			return rc.URL(), newClient(testTimeout)
-		}, notify.ClassTimeout, 0, ""},
+		}, webhook.ClassTimeout, 0, ""},
 		{"2xx headers but the body never ends", func(t *testing.T) (string, *delivery.Client) {
 			var rc *receiver
 			rc = newReceiver(t, func(w http.ResponseWriter, r *http.Request, _ int) int {
@@ -109,10 +109,10 @@ func TestClientClassifiesOutcomes(t *testing.T) {
 				return http.StatusOK
 			})
 			return rc.URL(), newClient(testTimeout)
-		}, notify.ClassTimeout, 200, "partial"},
+		}, webhook.ClassTimeout, 200, "partial"},
 		{"connection closed without an answer", plain(func(w http.ResponseWriter, _ *http.Request, _ int) int {
 			return hangUp(w)
-		}), notify.ClassConnectionReset, 0, ""},
+		}), webhook.ClassConnectionReset, 0, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -135,14 +135,14 @@ func TestClientClassifiesOutcomes(t *testing.T) {
 			if out.StartedAt.IsZero() || out.Duration <= 0 {
 				t.Errorf("StartedAt %v Duration %v, want both set", out.StartedAt, out.Duration)
 			}
-			if tt.class == notify.ClassTimeout && (out.Duration < testTimeout*9/10 || out.Duration > testTimeout+time.Second) {
+			if tt.class == webhook.ClassTimeout && (out.Duration < testTimeout*9/10 || out.Duration > testTimeout+time.Second) {
 				t.Errorf("timed-out Post took %v, want about %v", out.Duration, testTimeout)
 			}
 			if n := redirectTarget.count(); n != 0 {
 				t.Errorf("redirect followed: the target got %d requests", n)
 			}
 			// Every class has plain words for the notices.
-			if !out.OK() && notify.Reason(out.Class, out.StatusCode, url, out.Detail, testTimeout) == "" {
+			if !out.OK() && webhook.Reason(out.Class, out.StatusCode, url, out.Detail, testTimeout) == "" {
 				t.Error("no reason for the failure")
 			}
 		})

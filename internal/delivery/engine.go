@@ -6,14 +6,15 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pusher-hq/pusher/internal/notify"
+	"github.com/pusher-hq/pusher/internal/webhook"
+
 	"github.com/pusher-hq/pusher/internal/store"
 )
 
 // Queue is the part of the store the engine uses.
 type Queue interface {
 	ClaimMessages(ctx context.Context, p store.ClaimParams) ([]*store.Delivery, error)
-	RecordAndClaim(ctx context.Context, p store.Policy, results []store.AttemptResult, next store.ClaimParams) ([]*store.Delivery, error)
+	RecordAndClaim(ctx context.Context, rec store.RecordParams, next store.ClaimParams) ([]*store.Delivery, error)
 	ReleaseLeases(ctx context.Context, expiredBefore time.Time) (int, error)
 	Prune(ctx context.Context, before time.Time) (int, error)
 }
@@ -24,14 +25,19 @@ type Engine struct {
 	Client *Client
 	Logger *slog.Logger
 
-	Schedule           Schedule                    // default ZettleSchedule
-	Workers            int                         // concurrent attempts in all; default 64
-	PerSubscription    int                         // concurrent attempts per ACTIVE subscription; default 4 (1 = strict order)
-	PollInterval       time.Duration               // how often due retries are looked for; default 250 ms
-	FailingNoticeEvery time.Duration               // at most one "failing" notice per subscription per this; default 24 h
-	Retention          time.Duration               // delivered messages and events are pruned after this; default 7 days
-	Now                func() time.Time            // default time.Now
-	OnRecorded         func([]store.AttemptResult) // optional, called after each recorded batch (metrics, notices)
+	Schedule           webhook.Schedule // default webhook.ZettleSchedule
+	Workers            int              // concurrent attempts in all; default 64
+	PerSubscription    int              // concurrent attempts per ACTIVE subscription; default 4 (1 = strict order)
+	PollInterval       time.Duration    // how often due retries are looked for; default 250 ms
+	FailingNoticeEvery time.Duration    // at most one "failing" notice per subscription per this; default 24 h
+	Retention          time.Duration    // delivered messages and events are pruned after this; default 7 days
+	// LeaseFor is how long a claimed message stays leased: an instance that
+	// dies holding it delays its redelivery by at most this. Default
+	// 3×Client timeout + 30 s. Expired leases are released every
+	// min(5 s, LeaseFor/2), and once when Run starts.
+	LeaseFor   time.Duration
+	Now        func() time.Time            // default time.Now
+	OnRecorded func([]store.AttemptResult) // optional, called after each recorded batch (metrics, notices)
 
 	wake     chan struct{}
 	initOnce sync.Once
@@ -41,7 +47,7 @@ func (e *Engine) init() {
 	e.initOnce.Do(func() {
 		e.wake = make(chan struct{}, 1)
 		if e.Schedule == nil {
-			e.Schedule = ZettleSchedule
+			e.Schedule = webhook.ZettleSchedule
 		}
 		if e.Workers <= 0 {
 			e.Workers = 64
@@ -80,7 +86,16 @@ func (e *Engine) Notify() {
 // leaseFor is how long a claimed message stays leased: long enough for the
 // attempt and for recording it, short enough that a stuck worker's message
 // is retried soon.
-func (e *Engine) leaseFor() time.Duration { return 3*e.Client.timeout() + 30*time.Second }
+func (e *Engine) leaseFor() time.Duration {
+	if e.LeaseFor > 0 {
+		return e.LeaseFor
+	}
+	return DefaultLeaseFor(e.Client.timeout())
+}
+
+// DefaultLeaseFor is Engine.LeaseFor when it is zero, for a delivery
+// timeout: 3×timeout + 30 s.
+func DefaultLeaseFor(timeout time.Duration) time.Duration { return 3*timeout + 30*time.Second }
 
 // Run delivers messages until ctx is cancelled, then stops claiming, lets
 // attempts in flight finish (each is bounded by the client timeout), records
@@ -184,12 +199,12 @@ func (e *Engine) work(jobs <-chan *store.Delivery, results chan<- store.AttemptR
 func (e *Engine) attemptResult(d *store.Delivery, out Outcome) store.AttemptResult {
 	r := store.AttemptResult{
 		DeliveryID: d.ID, LeaseToken: d.LeaseToken, StartedAt: out.StartedAt, Duration: out.Duration,
-		StatusCode: out.StatusCode, ErrorClass: string(out.Class), ErrorDetail: out.Detail, ResponseBody: out.Body,
+		StatusCode: out.StatusCode, ErrorClass: out.Class, ErrorDetail: out.Detail, Timeout: e.Client.timeout(),
+		ResponseBody: out.Body,
 	}
 	if !out.OK() {
-		r.Reason = notify.Reason(out.Class, out.StatusCode, d.Destination, out.Detail, e.Client.timeout())
 		e.Logger.Info("delivery failed", "subscription", d.SubscriptionUUID, "messageId", d.Envelope.MessageID,
-			"attempt", d.Attempts+1, "reason", r.Reason)
+			"attempt", d.Attempts+1, "reason", r.Failure().Reason(d.Destination))
 	}
 	return r
 }
@@ -209,8 +224,11 @@ func (e *Engine) record(ctx context.Context, results <-chan store.AttemptResult,
 		if ctx.Err() == nil {
 			n = s.reserveAll()
 		}
-		p := store.Policy{Schedule: e.Schedule.Next, FailingNoticeEvery: e.FailingNoticeEvery, Now: e.Now()}
-		ds, err := e.Queue.RecordAndClaim(context.Background(), p, batch, e.claimParams(n))
+		rec := store.RecordParams{
+			Results: batch, Now: e.Now(),
+			Policy: webhook.RetryPolicy{Schedule: e.Schedule, FailingNoticeEvery: e.FailingNoticeEvery},
+		}
+		ds, err := e.Queue.RecordAndClaim(context.Background(), rec, e.claimParams(n))
 		if err != nil {
 			// The leases expire and the messages are tried again: at least once.
 			e.Logger.Error("record attempts", "err", err, "attempts", len(batch))
@@ -263,10 +281,23 @@ func (e *Engine) idle(s *slots) bool {
 	return s.free == e.Workers
 }
 
-// maintain returns expired leases to the queue every few seconds and prunes
-// old data hourly, until ctx is cancelled.
+// releaseExpired returns messages whose lease expired to the queue, such as
+// those of an instance that died.
+func (e *Engine) releaseExpired(ctx context.Context) {
+	if n, err := e.Queue.ReleaseLeases(ctx, e.Now()); err != nil && ctx.Err() == nil {
+		e.Logger.Error("release expired leases", "err", err)
+	} else if n > 0 {
+		e.Logger.Warn("released expired leases", "messages", n)
+		e.Notify()
+	}
+}
+
+// maintain returns expired leases to the queue (at once, then every
+// min(5 s, lease/2)) and prunes old data hourly, until ctx is cancelled.
+// Both are safe when every instance runs them.
 func (e *Engine) maintain(ctx context.Context) {
-	release := time.NewTicker(5 * time.Second)
+	e.releaseExpired(ctx)
+	release := time.NewTicker(min(5*time.Second, e.leaseFor()/2))
 	defer release.Stop()
 	prune := time.NewTicker(time.Hour)
 	defer prune.Stop()
@@ -275,12 +306,7 @@ func (e *Engine) maintain(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-release.C:
-			if n, err := e.Queue.ReleaseLeases(ctx, e.Now()); err != nil && ctx.Err() == nil {
-				e.Logger.Error("release expired leases", "err", err)
-			} else if n > 0 {
-				e.Logger.Warn("released expired leases", "messages", n)
-				e.Notify()
-			}
+			e.releaseExpired(ctx)
 		case <-prune.C:
 			if n, err := e.Queue.Prune(ctx, e.Now().Add(-e.Retention)); err != nil && ctx.Err() == nil {
 				e.Logger.Error("prune", "err", err)

@@ -12,8 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/pusher-hq/pusher/internal/delivery"
-	"github.com/pusher-hq/pusher/internal/notify"
+
 	"github.com/pusher-hq/pusher/internal/signing"
 	"github.com/pusher-hq/pusher/internal/store"
 	"github.com/pusher-hq/pusher/internal/webhook"
@@ -171,7 +170,7 @@ func TestEngineFailingThenRecovers(t *testing.T) {
 
 	e := newEngine(t, db, newClient(testTimeout))
 	e.PerSubscription = 4
-	e.Schedule = delivery.Schedule{{Count: 60, Interval: 30 * time.Millisecond}} // does not run out during the test
+	e.Schedule = webhook.Schedule{{Count: 60, Interval: 30 * time.Millisecond}} // does not run out during the test
 	stop := runEngine(t, e)
 	e.Notify()
 
@@ -234,7 +233,7 @@ func TestEngineFailingThenRecovers(t *testing.T) {
 		t.Errorf("head message: %d attempts recorded (counter %d), want %d", len(as), m.Attempts, 1+retries)
 	}
 	for i, a := range as {
-		want, class := http.StatusServiceUnavailable, "http_status"
+		want, class := http.StatusServiceUnavailable, webhook.ClassHTTPStatus
 		if i == len(as)-1 {
 			want, class = http.StatusOK, ""
 		}
@@ -244,10 +243,10 @@ func TestEngineFailingThenRecovers(t *testing.T) {
 	}
 
 	ns := notices(t, db)
-	if kinds := noticeKinds(ns); !slices.Equal(kinds, []notify.Kind{notify.KindFailing, notify.KindRecovered}) {
+	if kinds := noticeKinds(ns); !slices.Equal(kinds, []webhook.NoticeKind{webhook.NoticeFailing, webhook.NoticeRecovered}) {
 		t.Fatalf("notices = %v, want [failing recovered]", kinds)
 	}
-	if !strings.Contains(ns[0].Reason, "HTTP 503") || ns[0].SubscriptionUUID != sub.UUID || ns[0].To != sub.ContactEmail {
+	if !strings.Contains(ns[0].Reason(), "HTTP 503") || ns[0].SubscriptionUUID != sub.UUID || ns[0].To != sub.ContactEmail {
 		t.Errorf("failing notice = %+v, want reason HTTP 503 for %s to %s", ns[0], sub.UUID, sub.ContactEmail)
 	}
 	if ns[1].HeldMessages != len(evs)-1 || ns[1].FailingSince.IsZero() {
@@ -257,7 +256,7 @@ func TestEngineFailingThenRecovers(t *testing.T) {
 
 // failedOnce runs an engine against a destination until its subscription
 // is FAILING, and returns the single message's recorded attempts.
-func failedOnce(t *testing.T, dest string, timeout time.Duration) (*webhook.Subscription, []store.Attempt, []notify.Notice) {
+func failedOnce(t *testing.T, dest string, timeout time.Duration) (*webhook.Subscription, []store.Attempt, []webhook.Notice) {
 	t.Helper()
 	db, _ := openDB(t)
 	org := uuid.NewString()
@@ -288,13 +287,13 @@ func TestEngineTimeout(t *testing.T) {
 	rc = newReceiver(t, func(_ http.ResponseWriter, r *http.Request, _ int) int { return rc.hang(r) })
 	_, as, ns := failedOnce(t, rc.URL(), testTimeout)
 	a := as[0]
-	if a.ErrorClass != string(notify.ClassTimeout) || a.StatusCode != 0 {
+	if a.ErrorClass != webhook.ClassTimeout || a.StatusCode != 0 {
 		t.Errorf("attempt = %+v, want class timeout and no status", a)
 	}
 	if a.Duration < testTimeout*9/10 || a.Duration > testTimeout+time.Second {
 		t.Errorf("attempt took %v, want about the %v timeout", a.Duration, testTimeout)
 	}
-	if len(ns) != 1 || ns[0].Kind != notify.KindFailing || !strings.Contains(ns[0].Reason, "no answer") {
+	if len(ns) != 1 || ns[0].Kind != webhook.NoticeFailing || !strings.Contains(ns[0].Reason(), "no answer") {
 		t.Errorf("notices = %+v, want one failing notice saying there was no answer", ns)
 	}
 }
@@ -308,7 +307,7 @@ func TestEngineRedirectNotFollowed(t *testing.T) {
 		return http.StatusFound
 	})
 	_, as, _ := failedOnce(t, redirector.URL(), testTimeout)
-	if a := as[0]; a.ErrorClass != string(notify.ClassRedirect) || a.StatusCode != http.StatusFound {
+	if a := as[0]; a.ErrorClass != webhook.ClassRedirect || a.StatusCode != http.StatusFound {
 		t.Errorf("attempt = %+v, want class redirect with status 302", a)
 	}
 	if n := target.count(); n != 0 {
@@ -331,13 +330,13 @@ func TestEngineHTTPStatusRecordsBody(t *testing.T) {
 	})
 	_, as, ns := failedOnce(t, rc.URL(), testTimeout)
 	a := as[0]
-	if a.ErrorClass != string(notify.ClassHTTPStatus) || a.StatusCode != http.StatusGone {
+	if a.ErrorClass != webhook.ClassHTTPStatus || a.StatusCode != http.StatusGone {
 		t.Errorf("attempt = %d %q, want 410 http_status", a.StatusCode, a.ErrorClass)
 	}
 	if !bytes.Equal(a.ResponseBody, body[:1024]) {
 		t.Errorf("recorded body has %d bytes, want the first 1024 of the 2048 sent", len(a.ResponseBody))
 	}
-	if len(ns) != 1 || ns[0].Reason != "HTTP 410 from "+rc.URL() {
+	if len(ns) != 1 || ns[0].Reason() != "HTTP 410 from "+rc.URL() {
 		t.Errorf("notices = %+v, want one with reason %q", ns, "HTTP 410 from "+rc.URL())
 	}
 }
@@ -351,7 +350,7 @@ func TestEngineConnectionClosed(t *testing.T) {
 	if a.StatusCode != 0 || a.ErrorClass == "" {
 		t.Fatalf("attempt = %+v, want a failure without status", a)
 	}
-	if a.ErrorClass != string(notify.ClassConnectionReset) {
+	if a.ErrorClass != webhook.ClassConnectionReset {
 		t.Errorf("attempt class = %q (detail %q), want connection_reset", a.ErrorClass, a.ErrorDetail)
 	}
 }
@@ -368,7 +367,7 @@ func TestEngineExhaustionDeletesSubscription(t *testing.T) {
 	evs := publishN(t, db, org, "exhaust", 3)
 
 	e := newEngine(t, db, newClient(testTimeout))
-	e.Schedule = delivery.Schedule{{Count: 2, Interval: 30 * time.Millisecond}}
+	e.Schedule = webhook.Schedule{{Count: 2, Interval: 30 * time.Millisecond}}
 	stop := runEngine(t, e)
 	e.Notify()
 	waitFor(t, 5*time.Second, "the subscription to be deleted", func() bool { return status(t, db, sub) == "" })
@@ -389,7 +388,7 @@ func TestEngineExhaustionDeletesSubscription(t *testing.T) {
 		t.Errorf("receiver got %d requests, want 5 (3 first attempts + 2 retries)", n)
 	}
 	ns := notices(t, db)
-	if kinds := noticeKinds(ns); !slices.Equal(kinds, []notify.Kind{notify.KindFailing, notify.KindDeleted}) {
+	if kinds := noticeKinds(ns); !slices.Equal(kinds, []webhook.NoticeKind{webhook.NoticeFailing, webhook.NoticeDeleted}) {
 		t.Fatalf("notices = %v, want [failing deleted]", kinds)
 	}
 	if ns[1].Undelivered != len(evs) || ns[1].SubscriptionUUID != sub.UUID || ns[1].FailingSince.IsZero() {
@@ -533,7 +532,7 @@ func TestEngineShutdownAndRestart(t *testing.T) {
 	switch {
 	case hangHead.State == store.StateLeased:
 	case hangHead.State == store.StatePending && hangHead.Attempts == 1:
-		if as := attempts(t, db, hangHead); len(as) != 1 || as[0].ErrorClass != string(notify.ClassTimeout) {
+		if as := attempts(t, db, hangHead); len(as) != 1 || as[0].ErrorClass != webhook.ClassTimeout {
 			t.Errorf("timed-out attempt recorded as %+v, want class timeout", as)
 		}
 	default:
@@ -566,23 +565,28 @@ func TestEngineShutdownAndRestart(t *testing.T) {
 }
 
 // Messages leased by a process that died without recording its attempts
-// are delivered by the next process: opening the store returns the leases.
+// are delivered by the next process once their lease expires; opening the
+// store does not steal leases, which another instance might hold.
 func TestEngineRestartAfterCrashDeliversLeasedMessages(t *testing.T) {
 	db, path := openDB(t)
 	rc := newReceiver(t, ok)
 	org := uuid.NewString()
 	sub := createSubscription(t, db, org, rc.URL())
 	evs := publishN(t, db, org, "crash", 2)
-	ds, err := db.ClaimMessages(bg, store.ClaimParams{Now: time.Now(), Limit: 10, PerSubscription: 4, LeaseFor: time.Hour})
+	ds, err := db.ClaimMessages(bg, store.ClaimParams{Now: time.Now(), Limit: 10, PerSubscription: 4, LeaseFor: time.Second})
 	if err != nil || len(ds) != 2 {
 		t.Fatalf("ClaimMessages = %d deliveries, %v; want 2", len(ds), err)
 	}
-	if err := db.Close(); err != nil { // the crash: leases held for an hour, never recorded
+	if err := db.Close(); err != nil { // the crash: leases held for a second, never recorded
 		t.Fatal(err)
 	}
 
 	db = reopenDB(t, path)
+	if n := countState(t, db, sub, store.StateLeased); n != 2 {
+		t.Fatalf("leased after reopening = %d, want 2: Open must not release live leases", n)
+	}
 	e := newEngine(t, db, newClient(testTimeout))
+	e.LeaseFor = time.Second
 	runEngine(t, e)
 	e.Notify()
 	waitFor(t, 3*time.Second, "the leased messages to be delivered", func() bool {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/pusher-hq/pusher/internal/notify"
 	"github.com/pusher-hq/pusher/internal/webhook"
 )
 
@@ -34,7 +33,7 @@ func (c *Client) Handshake(ctx context.Context, s *webhook.Subscription, now tim
 			"Server responded with HTTP %d", out.StatusCode)
 	}
 	return webhook.TypedErrorf(webhook.Invalid, webhook.TypeDestinationNotAccessible,
-		"Destination %s is not accessible: %s", s.Destination, notify.Reason(out.Class, 0, s.Destination, "", c.timeout()))
+		"Destination %s is not accessible: %s", s.Destination, webhook.Reason(out.Class, 0, s.Destination, "", c.timeout()))
 }
 
 func (c *Client) timeout() time.Duration {

@@ -21,8 +21,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
 	"github.com/pusher-hq/pusher/internal/delivery"
-	"github.com/pusher-hq/pusher/internal/notify"
 	"github.com/pusher-hq/pusher/internal/signing"
 	"github.com/pusher-hq/pusher/internal/store"
 	"github.com/pusher-hq/pusher/internal/store/sqlite"
@@ -145,7 +145,7 @@ func trustServer(c *delivery.Client, srv *httptest.Server) {
 func newEngine(t *testing.T, q delivery.Queue, c *delivery.Client) *delivery.Engine {
 	e := &delivery.Engine{
 		Queue: q, Client: c,
-		Schedule:     delivery.Schedule{{Count: 5, Interval: 50 * time.Millisecond}},
+		Schedule:     webhook.Schedule{{Count: 5, Interval: 50 * time.Millisecond}},
 		PollInterval: 10 * time.Millisecond,
 		Logger:       slog.New(slog.DiscardHandler),
 	}
@@ -249,7 +249,7 @@ func attempts(t *testing.T, db store.Store, m store.Message) []store.Attempt {
 }
 
 // notices returns every unsent notice in the outbox.
-func notices(t *testing.T, db store.Store) []notify.Notice {
+func notices(t *testing.T, db store.Store) []webhook.Notice {
 	t.Helper()
 	ns, err := db.DueNotices(bg, time.Now().Add(1000*time.Hour), 100)
 	if err != nil {
@@ -258,8 +258,8 @@ func notices(t *testing.T, db store.Store) []notify.Notice {
 	return ns
 }
 
-func noticeKinds(ns []notify.Notice) []notify.Kind {
-	kinds := make([]notify.Kind, len(ns))
+func noticeKinds(ns []webhook.Notice) []webhook.NoticeKind {
+	kinds := make([]webhook.NoticeKind, len(ns))
 	for i, n := range ns {
 		kinds[i] = n.Kind
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/pusher-hq/pusher/internal/store"
 )
 
@@ -39,7 +40,7 @@ func ObserveAttempts(wakeNotices func()) func([]store.AttemptResult) {
 			if !r.Succeeded() {
 				wake = true
 			}
-			attemptsTotal.WithLabelValues(outcome).Inc()
+			attemptsTotal.WithLabelValues(string(outcome)).Inc()
 			attemptSeconds.Observe(r.Duration.Seconds())
 		}
 		if wake && wakeNotices != nil {

@@ -150,10 +150,7 @@ func parseEvent(raw json.RawMessage, prefix string, now time.Time) (store.Event,
 		return store.Event{}, bad
 	}
 	org := lower(in.OrganizationUUID)
-	delivered := in.EventName
-	if webhook.IsDisconnect(in.EventName) {
-		delivered = webhook.ApplicationConnectionRemoved
-	}
+	delivered := webhook.DeliveredName(in.EventName)
 	mid := webhook.MessageID(org, in.EventName, in.EventID)
 	return store.Event{
 		Envelope:        webhook.NewEnvelope(org, delivered, mid, payload, ts),

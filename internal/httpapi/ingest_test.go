@@ -33,9 +33,10 @@ func markFailing(t *testing.T, a *testAPI) {
 	if err != nil || len(ds) != 1 {
 		t.Fatalf("claim = %v, %v", ds, err)
 	}
-	p := store.Policy{Schedule: func(since time.Time, n int) (time.Time, bool) { return since.Add(time.Hour), true }, FailingNoticeEvery: time.Hour, Now: time.Now()}
-	res := store.AttemptResult{DeliveryID: ds[0].ID, LeaseToken: ds[0].LeaseToken, StartedAt: time.Now(), StatusCode: 503, ErrorClass: "http_status"}
-	if err := a.db.RecordAttempts(ctx, p, []store.AttemptResult{res}); err != nil {
+	res := store.AttemptResult{DeliveryID: ds[0].ID, LeaseToken: ds[0].LeaseToken, StartedAt: time.Now(), StatusCode: 503, ErrorClass: webhook.ClassHTTPStatus}
+	rec := store.RecordParams{Results: []store.AttemptResult{res}, Now: time.Now(),
+		Policy: webhook.RetryPolicy{Schedule: webhook.Schedule{{Count: 1, Interval: time.Hour}}, FailingNoticeEvery: time.Hour}}
+	if _, err := a.db.RecordAndClaim(ctx, rec, store.ClaimParams{}); err != nil {
 		t.Fatal(err)
 	}
 }

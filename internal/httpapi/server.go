@@ -22,7 +22,7 @@ type Store interface {
 	Subscriptions(ctx context.Context, org, clientID string) ([]*webhook.Subscription, error)
 	Subscription(ctx context.Context, org, clientID, uuid string) (*webhook.Subscription, error)
 	UpdateSubscription(ctx context.Context, s *webhook.Subscription) error
-	DeleteSubscription(ctx context.Context, org, clientID, uuid string) error
+	DeleteSubscription(ctx context.Context, org, clientID, uuid string, now time.Time) error
 	Publish(ctx context.Context, events []store.Event) ([]store.PublishResult, error)
 	Ping(ctx context.Context) error
 }

@@ -75,7 +75,7 @@ func (h subscriptionHandlers) create(w http.ResponseWriter, r *http.Request, p a
 	}
 	uuid := strings.ToLower(*req.UUID)
 	if _, err := h.st.Subscription(r.Context(), org, p.ClientID, uuid); err == nil {
-		return alreadyExists(uuid)
+		return webhook.ErrSubscriptionExists(uuid)
 	} else if !webhook.IsCode(err, webhook.NotFound) {
 		return err
 	}
@@ -93,10 +93,6 @@ func (h subscriptionHandlers) create(w http.ResponseWriter, r *http.Request, p a
 	}
 	writeJSON(w, http.StatusOK, toJSON(s, createdLayout))
 	return nil
-}
-
-func alreadyExists(uuid string) error {
-	return webhook.TypedErrorf(webhook.Conflict, webhook.TypeSubscriptionAlreadyExist, "Subscription with uuid %s already exists", uuid)
 }
 
 // list handles GET /organizations/{org}/subscriptions: a bare JSON array of
@@ -167,7 +163,7 @@ func (h subscriptionHandlers) delete(w http.ResponseWriter, r *http.Request, p a
 	if err != nil {
 		return err
 	}
-	if err := h.st.DeleteSubscription(r.Context(), org, p.ClientID, strings.ToLower(r.PathValue("id"))); err != nil {
+	if err := h.st.DeleteSubscription(r.Context(), org, p.ClientID, strings.ToLower(r.PathValue("id")), h.cfg.Now().UTC()); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

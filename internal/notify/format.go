@@ -2,8 +2,9 @@ package notify
 
 import (
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/pusher-hq/pusher/internal/webhook"
 )
 
 // timeLayout is RFC 1123 with the zone always written as UTC.
@@ -18,40 +19,6 @@ func formatTime(t time.Time) string {
 	return t.UTC().Format(timeLayout)
 }
 
-// humanDuration writes d with its two largest units, rounded down to whole
-// seconds: "45 s", "1 min", "1 min 30 s", "2 h 13 min", "3 d 4 h".
-// Durations under one second give "0 s"; negative durations are written as
-// their absolute value.
-func humanDuration(d time.Duration) string {
-	if d < 0 {
-		d = -d
-	}
-	secs := int64(d / time.Second)
-	units := []struct {
-		name string
-		size int64
-	}{{"d", 86400}, {"h", 3600}, {"min", 60}, {"s", 1}}
-	var parts []string
-	for _, u := range units {
-		if len(parts) == 2 {
-			break
-		}
-		n := secs / u.size
-		secs -= n * u.size
-		switch {
-		case n > 0:
-			parts = append(parts, strconv.FormatInt(n, 10)+" "+u.name)
-		case len(parts) == 1:
-			// A zero second unit ends the phrase: "2 h", not "2 h 0 min 5 s".
-			parts = append(parts, "")
-		}
-	}
-	if len(parts) == 0 {
-		return "0 s"
-	}
-	return strings.TrimSpace(strings.Join(parts, " "))
-}
-
 // relative describes t as seen from ref: "in 1 min", "5 min ago" or "now".
 // It returns "" if either time is zero.
 func relative(t, ref time.Time) string {
@@ -61,9 +28,9 @@ func relative(t, ref time.Time) string {
 	d := t.Sub(ref)
 	switch {
 	case d >= time.Second:
-		return "in " + humanDuration(d)
+		return "in " + webhook.HumanDuration(d)
 	case d <= -time.Second:
-		return humanDuration(d) + " ago"
+		return webhook.HumanDuration(d) + " ago"
 	default:
 		return "now"
 	}

@@ -4,8 +4,8 @@
 //
 // The package has three parts:
 //
-//   - Notice and Render: the notice model and its e-mail text, pure functions
-//     (Reason puts a delivery failure into plain words);
+//   - Render: the e-mail text of a webhook.Notice, a pure function
+//     (webhook.Failure.Reason puts a delivery failure into plain words);
 //   - Mailer: sends one rendered notice over SMTP with github.com/wneessen/go-mail,
 //     configured by ParseSMTPURL from PUSHER_SMTP_URL;
 //   - Sender: a background loop that takes due notices from a durable Outbox
@@ -13,7 +13,9 @@
 //     the SMTP server is unavailable, so no notice is lost.
 //
 // Which notices exist, and how often (at most one "failing" notice per
-// subscription a day), is decided by whoever writes the outbox, not here.
+// subscription a day), is decided in the domain (webhook.AfterAttempt); the
+// store keeps them as facts (webhook.Notice), and the words are made here,
+// when a notice is rendered.
 package notify
 
 import (
@@ -21,46 +23,11 @@ import (
 	"encoding/json"
 	"html/template"
 	"strings"
-	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/pusher-hq/pusher/internal/webhook"
 )
-
-// Kind says what a Notice reports.
-type Kind string
-
-// The notice kinds.
-const (
-	KindFailing   Kind = "failing"   // deliveries to the destination fail; retries go on
-	KindRecovered Kind = "recovered" // a delivery succeeded again after failures
-	KindDeleted   Kind = "deleted"   // retries ran out and the subscription was deleted
-)
-
-// Notice is one e-mail to a subscription's contact address. The fields after
-// CreatedAt are used only by the kinds named in their group comment.
-type Notice struct {
-	ID               int64 // outbox row id (set by the store)
-	Kind             Kind
-	To               string // the subscription's contactEmail
-	OrganizationUUID string
-	SubscriptionUUID string
-	Destination      string
-	EventNames       []string  // empty means all events
-	CreatedAt        time.Time // when the notice was written; texts say "as of" this time
-	Attempts         int       // failed send attempts so far (set by the store)
-
-	// failing (Reason is also shown in deleted notices when set)
-	Reason        string    // plain words, see Reason()
-	NextAttemptAt time.Time // next delivery attempt
-	DeleteAt      time.Time // when the subscription is deleted if nothing changes
-
-	// recovered (FailingSince is also shown in deleted notices when set)
-	FailingSince time.Time
-	HeldMessages int // messages held while failing, now being delivered
-
-	// deleted
-	Undelivered int // messages that were not delivered
-}
 
 // maxSubjectURL is the number of characters of the destination kept in a subject.
 const maxSubjectURL = 100
@@ -73,7 +40,7 @@ const maxSubjectURL = 100
 // the event names ("all events" when EventNames is empty). Passwords in the
 // destination URL are shown as "xxxxx". An unknown Kind renders a generic
 // notice.
-func Render(n Notice) (subject, text, html string) {
+func Render(n webhook.Notice) (subject, text, html string) {
 	v := buildView(n)
 	return v.Subject, renderText(v), renderHTML(v)
 }
@@ -99,8 +66,8 @@ type section struct {
 	Pre     string // preformatted block, e.g. a request body
 }
 
-func buildView(n Notice) view {
-	dest := displayURL(n.Destination)
+func buildView(n webhook.Notice) view {
+	dest := webhook.DisplayURL(n.Destination)
 	subjDest := oneLine(dest)
 	if utf8.RuneCountInString(subjDest) > maxSubjectURL {
 		subjDest = string([]rune(subjDest)[:maxSubjectURL-1]) + "…"
@@ -122,7 +89,7 @@ func buildView(n Notice) view {
 	}
 
 	switch n.Kind {
-	case KindFailing:
+	case webhook.NoticeFailing:
 		v.Subject = "[pusher] Webhook failing: " + subjTail
 		v.Title = "Your webhook is failing"
 		v.Intro = []string{
@@ -132,7 +99,7 @@ func buildView(n Notice) view {
 		}
 		var st []fact
 		st = appendFact(st, "Status", "FAILING")
-		st = appendFact(st, "Reason", n.Reason)
+		st = appendFact(st, "Reason", n.Reason())
 		st = appendFact(st, "Next attempt", whenText(n.NextAttemptAt, n.CreatedAt))
 		if d := whenText(n.DeleteAt, n.CreatedAt); d != "" {
 			st = appendFact(st, "Deletion due", d+", if no delivery succeeds before then")
@@ -149,7 +116,7 @@ func buildView(n Notice) view {
 			},
 		}}
 
-	case KindRecovered:
+	case webhook.NoticeRecovered:
 		v.Subject = "[pusher] Webhook recovered: " + subjTail
 		v.Title = "Your webhook is working again"
 		v.Intro = []string{"The destination accepted a delivery again, and the subscription is ACTIVE."}
@@ -158,7 +125,7 @@ func buildView(n Notice) view {
 		st = appendFact(st, "Failing since", formatTime(n.FailingSince))
 		st = appendFact(st, "Recovered at", formatTime(n.CreatedAt))
 		if !n.FailingSince.IsZero() && !n.CreatedAt.IsZero() {
-			st = appendFact(st, "Failed for", humanDuration(n.CreatedAt.Sub(n.FailingSince)))
+			st = appendFact(st, "Failed for", webhook.HumanDuration(n.CreatedAt.Sub(n.FailingSince)))
 		}
 		v.Facts = [][]fact{ident, st}
 		held := "No messages were waiting."
@@ -171,7 +138,7 @@ func buildView(n Notice) view {
 		}
 		v.Intro = append(v.Intro, held)
 
-	case KindDeleted:
+	case webhook.NoticeDeleted:
 		v.Subject = "[pusher] Webhook subscription deleted: " + subjTail
 		v.Title = "Your webhook subscription was deleted"
 		v.Intro = []string{
@@ -182,7 +149,7 @@ func buildView(n Notice) view {
 		st = appendFact(st, "Status", "deleted")
 		st = appendFact(st, "Failing since", formatTime(n.FailingSince))
 		st = appendFact(st, "Deleted at", formatTime(n.CreatedAt))
-		st = appendFact(st, "Last reason", n.Reason)
+		st = appendFact(st, "Last reason", n.Reason())
 		st = appendFact(st, "Not delivered", plural(n.Undelivered, "message"))
 		v.Facts = [][]fact{ident, st}
 		undelivered := "All messages had been delivered."
@@ -233,7 +200,7 @@ func eventsText(names []string) string {
 }
 
 // recreateBody is the JSON body of a POST that re-creates n's subscription.
-func recreateBody(n Notice, dest string) string {
+func recreateBody(n webhook.Notice, dest string) string {
 	events := n.EventNames
 	if events == nil {
 		events = []string{}

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pusher-hq/pusher/internal/webhook"
 )
 
 var (
@@ -13,8 +15,8 @@ var (
 	testDest = "https://shop.example/hook"
 )
 
-func baseNotice(kind Kind) Notice {
-	return Notice{
+func baseNotice(kind webhook.NoticeKind) webhook.Notice {
+	return webhook.Notice{
 		ID:               7,
 		Kind:             kind,
 		To:               "ops@shop.example",
@@ -26,9 +28,9 @@ func baseNotice(kind Kind) Notice {
 	}
 }
 
-func failingNotice() Notice {
-	n := baseNotice(KindFailing)
-	n.Reason = Reason(ClassHTTPStatus, 503, testDest, "", 0)
+func failingNotice() webhook.Notice {
+	n := baseNotice(webhook.NoticeFailing)
+	n.Failure = webhook.Failure{Class: webhook.ClassHTTPStatus, StatusCode: 503, Timeout: 0}
 	n.NextAttemptAt = testAt.Add(time.Minute)
 	n.DeleteAt = testAt.Add(71*time.Hour + 40*time.Minute)
 	return n
@@ -76,7 +78,7 @@ func TestRenderFailing(t *testing.T) {
 }
 
 func TestRenderRecovered(t *testing.T) {
-	n := baseNotice(KindRecovered)
+	n := baseNotice(webhook.NoticeRecovered)
 	n.FailingSince = testAt.Add(-(2*time.Hour + 13*time.Minute + 20*time.Second))
 	n.HeldMessages = 17
 	subject, text, html := Render(n)
@@ -98,9 +100,9 @@ func TestRenderRecovered(t *testing.T) {
 }
 
 func TestRenderDeleted(t *testing.T) {
-	n := baseNotice(KindDeleted)
+	n := baseNotice(webhook.NoticeDeleted)
 	n.Undelivered = 42
-	n.Reason = Reason(ClassTimeout, 0, testDest, "", 10*time.Second)
+	n.Failure = webhook.Failure{Class: webhook.ClassTimeout, StatusCode: 0, Timeout: 10 * time.Second}
 	subject, text, html := Render(n)
 	if want := "[pusher] Webhook subscription deleted: " + testDest + " (subscription " + testSub + ")"; subject != want {
 		t.Errorf("subject = %q; want %q", subject, want)
@@ -123,14 +125,14 @@ func TestRenderDeleted(t *testing.T) {
 }
 
 func TestRenderAllEvents(t *testing.T) {
-	for _, k := range []Kind{KindFailing, KindRecovered, KindDeleted, "other"} {
+	for _, k := range []webhook.NoticeKind{webhook.NoticeFailing, webhook.NoticeRecovered, webhook.NoticeDeleted, "other"} {
 		n := baseNotice(k)
 		n.EventNames = nil
 		_, text, html := Render(n)
 		mustContain(t, string(k)+" text", text, "Events:", "all events")
 		mustContain(t, string(k)+" html", html, "all events")
 	}
-	n := baseNotice(KindDeleted)
+	n := baseNotice(webhook.NoticeDeleted)
 	n.EventNames = nil
 	_, text, _ := Render(n)
 	mustContain(t, "text", text, `"eventNames": []`)
@@ -140,8 +142,8 @@ func TestRenderEscapesHTML(t *testing.T) {
 	n := failingNotice()
 	n.Destination = `https://shop.example/hook?a=<script>alert("x")</script>&b=1`
 	n.EventNames = []string{"<b>ProductCreated</b>"}
-	n.Reason = Reason(ClassHTTPStatus, 500, n.Destination, "", 0)
-	n.Kind = KindDeleted
+	n.Failure = webhook.Failure{Class: webhook.ClassHTTPStatus, StatusCode: 500, Timeout: 0}
+	n.Kind = webhook.NoticeDeleted
 	subject, text, html := Render(n)
 	mustNotContain(t, "html", html, "<script>", "<b>ProductCreated")
 	mustContain(t, "html", html, "&lt;script&gt;", "&lt;b&gt;ProductCreated&lt;/b&gt;")
@@ -173,33 +175,10 @@ func TestRenderLongDestinationInSubject(t *testing.T) {
 }
 
 func TestRenderMissingOptionalFields(t *testing.T) {
-	n := baseNotice(KindFailing)
+	n := baseNotice(webhook.NoticeFailing)
 	n.CreatedAt = time.Time{}
 	_, text, _ := Render(n)
 	mustNotContain(t, "text", text, "Next attempt", "Deletion due", "Reason:", "Status as of", "0001")
-}
-
-func TestHumanDuration(t *testing.T) {
-	tests := []struct {
-		d    time.Duration
-		want string
-	}{
-		{0, "0 s"},
-		{900 * time.Millisecond, "0 s"},
-		{45 * time.Second, "45 s"},
-		{time.Minute, "1 min"},
-		{90 * time.Second, "1 min 30 s"},
-		{2*time.Hour + 13*time.Minute + 59*time.Second, "2 h 13 min"},
-		{2*time.Hour + 5*time.Second, "2 h"},
-		{71*time.Hour + 40*time.Minute, "2 d 23 h"},
-		{72 * time.Hour, "3 d"},
-		{-5 * time.Minute, "5 min"},
-	}
-	for _, tt := range tests {
-		if got := humanDuration(tt.d); got != tt.want {
-			t.Errorf("humanDuration(%v) = %q; want %q", tt.d, got, tt.want)
-		}
-	}
 }
 
 func TestRelative(t *testing.T) {

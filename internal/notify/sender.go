@@ -5,14 +5,16 @@ import (
 	"errors"
 	"log/slog"
 	"time"
+
+	"github.com/pusher-hq/pusher/internal/webhook"
 )
 
 // Outbox is the durable queue of notices, written by the store. Sender reads
 // due notices from it and records each send attempt.
 type Outbox interface {
 	// DueNotices returns up to limit unsent notices whose next send time is
-	// <= now, oldest first. Notice.Attempts is the number of failed sends so far.
-	DueNotices(ctx context.Context, now time.Time, limit int) ([]Notice, error)
+	// <= now, oldest first. Attempts is the number of failed sends so far.
+	DueNotices(ctx context.Context, now time.Time, limit int) ([]webhook.Notice, error)
 	// MarkNoticeSent records that notice id was sent at `at`.
 	MarkNoticeSent(ctx context.Context, id int64, at time.Time) error
 	// MarkNoticeFailed records a failed send and when to try again.
@@ -58,7 +60,7 @@ type Sender struct {
 	// once a later process has a Mailer. As nothing is marked, each poll then
 	// asks the outbox for all pending notices (logged ones plus a batch).
 	Mailer interface {
-		Send(ctx context.Context, n Notice) error
+		Send(ctx context.Context, n webhook.Notice) error
 	}
 
 	Logger *slog.Logger     // nil means slog.Default()
@@ -146,7 +148,7 @@ type run struct {
 	now     func() time.Time
 	backoff func(int) time.Duration
 	mailer  interface {
-		Send(context.Context, Notice) error
+		Send(context.Context, webhook.Notice) error
 	}
 	logged       map[int64]bool      // notices logged without a mailer
 	sentUnmarked map[int64]time.Time // sent, but MarkNoticeSent failed
@@ -185,7 +187,7 @@ func (r *run) poll(ctx context.Context) bool {
 
 // send sends one notice and records the outcome. It reports whether the
 // batch may go on.
-func (r *run) send(ctx context.Context, n Notice) bool {
+func (r *run) send(ctx context.Context, n webhook.Notice) bool {
 	if at, ok := r.sentUnmarked[n.ID]; ok {
 		if !r.markSent(ctx, n, at) {
 			return false
@@ -223,7 +225,7 @@ func (r *run) send(ctx context.Context, n Notice) bool {
 }
 
 // markSent records a sent notice and reports whether that worked.
-func (r *run) markSent(ctx context.Context, n Notice, at time.Time) bool {
+func (r *run) markSent(ctx context.Context, n webhook.Notice, at time.Time) bool {
 	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)
 	defer cancel()
 	if err := r.Outbox.MarkNoticeSent(mctx, n.ID, at); err != nil {
@@ -236,7 +238,7 @@ func (r *run) markSent(ctx context.Context, n Notice, at time.Time) bool {
 
 // logUnsent logs each notice not logged before. complete says due holds
 // every due notice, so ids not in it have left the outbox and are forgotten.
-func (r *run) logUnsent(due []Notice, complete bool) {
+func (r *run) logUnsent(due []webhook.Notice, complete bool) {
 	seen := make(map[int64]bool, len(due))
 	for _, n := range due {
 		seen[n.ID] = true

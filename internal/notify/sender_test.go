@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pusher-hq/pusher/internal/webhook"
+
 	"github.com/pusher-hq/pusher/internal/notify/smtptest"
 )
 
@@ -24,13 +26,13 @@ type memOutbox struct {
 }
 
 type outboxRow struct {
-	n      Notice
+	n      webhook.Notice
 	nextAt time.Time
 	sentAt time.Time
 	errs   []string
 }
 
-func (o *memOutbox) add(n Notice, at time.Time) int64 {
+func (o *memOutbox) add(n webhook.Notice, at time.Time) int64 {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.nextID++
@@ -51,14 +53,14 @@ func (o *memOutbox) row(id int64) outboxRow {
 	return outboxRow{}
 }
 
-func (o *memOutbox) DueNotices(_ context.Context, now time.Time, limit int) ([]Notice, error) {
+func (o *memOutbox) DueNotices(_ context.Context, now time.Time, limit int) ([]webhook.Notice, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.dueErr > 0 {
 		o.dueErr--
 		return nil, errors.New("database is locked")
 	}
-	var due []Notice
+	var due []webhook.Notice
 	for _, r := range o.rows { // rows are in creation order
 		if r.sentAt.IsZero() && !r.nextAt.After(now) && len(due) < limit {
 			n := r.n
@@ -212,7 +214,7 @@ func TestSenderSMTPOutage(t *testing.T) {
 }
 
 // checkFailingMailAt checks a received failing notice against n.
-func checkFailingMailAt(t *testing.T, r smtptest.Received, n Notice) {
+func checkFailingMailAt(t *testing.T, r smtptest.Received, n webhook.Notice) {
 	t.Helper()
 	if !slices.Equal(r.To, []string{n.To}) {
 		t.Errorf("recipients = %q; want [%s]", r.To, n.To)
@@ -222,7 +224,7 @@ func checkFailingMailAt(t *testing.T, r smtptest.Received, n Notice) {
 	if p.Subject != want {
 		t.Errorf("Subject = %q; want %q", p.Subject, want)
 	}
-	mustContain(t, "text part", p.Text, n.Destination, n.SubscriptionUUID, n.Reason)
+	mustContain(t, "text part", p.Text, n.Destination, n.SubscriptionUUID, n.Reason())
 }
 
 func TestSenderSendsInOrderAndOnlyOnce(t *testing.T) {
@@ -307,7 +309,7 @@ func TestSenderNoMailer(t *testing.T) {
 	})
 	time.Sleep(50 * time.Millisecond) // about ten polls
 	n := failingNotice()
-	n.Kind = KindRecovered
+	n.Kind = webhook.NoticeRecovered
 	second := ob.add(n, time.Now())
 	waitFor(t, "the second notice to be logged", func() bool {
 		return strings.Count(logs.String(), "notice kept in the outbox") == 2

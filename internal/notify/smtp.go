@@ -13,6 +13,8 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/pusher-hq/pusher/internal/webhook"
+
 	gomail "github.com/wneessen/go-mail"
 )
 
@@ -267,7 +269,7 @@ func NewMailer(cfg SMTPConfig) (*Mailer, error) {
 // command has the configured Timeout. The error says which step failed
 // (address, connection, TLS, AUTH, MAIL/RCPT/DATA); it never contains the
 // password.
-func (m *Mailer) Send(ctx context.Context, n Notice) error {
+func (m *Mailer) Send(ctx context.Context, n webhook.Notice) error {
 	msg, err := m.message(n)
 	if err != nil {
 		return err
@@ -318,7 +320,7 @@ func (m *Mailer) clientOptions() []gomail.Option {
 }
 
 // message builds the e-mail for n.
-func (m *Mailer) message(n Notice) (*gomail.Msg, error) {
+func (m *Mailer) message(n webhook.Notice) (*gomail.Msg, error) {
 	subject, text, html := Render(n)
 	msg := gomail.NewMsg()
 	msg.FromMailAddress(m.from)

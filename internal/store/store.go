@@ -1,15 +1,21 @@
 // Package store defines the storage contract that pusher's database drivers
-// implement (store/sqlite today). Every method's behaviour, including the
+// implement (store/sqlite, the embedded default, and store/postgres, for N
+// instances on one database). Every method's behaviour, including the
 // webhook.Code of its errors, is specified by the conformance suite in
 // store/storetest. Code outside cmd/pusher depends on the narrower interfaces
 // it needs rather than on Store.
+//
+// Drivers read and write; they decide nothing. The state changes after an
+// attempt come from webhook.Subscription.AfterAttempt, the disconnect rule
+// from webhook.Subscription.WantsDisconnect and the error texts from
+// package webhook. Every time a method stores comes from its parameters: no
+// driver reads the wall clock.
 package store
 
 import (
 	"context"
 	"time"
 
-	"github.com/pusher-hq/pusher/internal/notify"
 	"github.com/pusher-hq/pusher/internal/webhook"
 )
 
@@ -29,9 +35,9 @@ type Store interface {
 	// cleared. It returns NotFound if there is no such subscription.
 	UpdateSubscription(ctx context.Context, s *webhook.Subscription) error
 	// DeleteSubscription deletes a subscription of (org, clientID); its
-	// undelivered messages become dead letters. It returns NotFound if there
-	// is no such subscription.
-	DeleteSubscription(ctx context.Context, org, clientID, uuid string) error
+	// undelivered messages become dead letters finished at now. It returns
+	// NotFound if there is no such subscription.
+	DeleteSubscription(ctx context.Context, org, clientID, uuid string, now time.Time) error
 
 	// Publish records events and one pending message per matching
 	// subscription, all or nothing, and returns for each event whether it was
@@ -41,17 +47,19 @@ type Store interface {
 
 	// ClaimMessages leases due messages for delivery (see ClaimParams).
 	ClaimMessages(ctx context.Context, p ClaimParams) ([]*Delivery, error)
-	// RecordAttempts writes the outcome of attempts, each fenced by its lease:
-	// a result whose lease is no longer held is ignored. See Policy for the
-	// state changes.
-	RecordAttempts(ctx context.Context, p Policy, results []AttemptResult) error
-	// RecordAndClaim records results as RecordAttempts does and then, in the
-	// same transaction, claims messages as ClaimMessages does with next, so
-	// a subscription's next messages are leased in the same commit that
-	// freed its slots. next.Limit 0 claims nothing.
-	RecordAndClaim(ctx context.Context, p Policy, results []AttemptResult, next ClaimParams) ([]*Delivery, error)
+	// RecordAndClaim writes the outcome of attempts, each fenced by its
+	// lease (a result whose lease is no longer held is ignored): the attempt
+	// row, the message delivered or pending again, and the subscription's
+	// webhook.Transition (from AfterAttempt with rec.Policy at rec.Now),
+	// including its notice. A result for a subscription deleted meanwhile is
+	// recorded as an attempt only. Then, in the same transaction, it claims
+	// messages as ClaimMessages does with next, so a subscription's next
+	// messages are leased in the same commit that freed its slots.
+	// next.Limit 0 claims nothing.
+	RecordAndClaim(ctx context.Context, rec RecordParams, next ClaimParams) ([]*Delivery, error)
 	// ReleaseLeases returns leased messages whose lease expired before
-	// expiredBefore to the queue and returns how many.
+	// expiredBefore to the queue and returns how many. Unexpired leases are
+	// never touched: another instance may hold them.
 	ReleaseLeases(ctx context.Context, expiredBefore time.Time) (int, error)
 
 	// Messages returns the messages of a subscription with the given state
@@ -63,12 +71,33 @@ type Store interface {
 	// Attempts returns the attempts of a message row, oldest first.
 	Attempts(ctx context.Context, messageRow int64) ([]Attempt, error)
 
-	// DueNotices, MarkNoticeSent and MarkNoticeFailed implement notify.Outbox.
-	DueNotices(ctx context.Context, now time.Time, limit int) ([]notify.Notice, error)
+	// DueNotices returns up to limit unsent notices whose next send time is
+	// <= now, oldest first, and leases them: their next send time becomes
+	// now+NoticeLease, so no other caller gets them until then (every
+	// instance may run a sender; a notice is mailed once). With
+	// MarkNoticeSent and MarkNoticeFailed it implements notify.Outbox.
+	DueNotices(ctx context.Context, now time.Time, limit int) ([]webhook.Notice, error)
 	MarkNoticeSent(ctx context.Context, id int64, at time.Time) error
 	MarkNoticeFailed(ctx context.Context, id int64, errText string, retryAt time.Time) error
 	// Notices returns the most recent notices, newest first, sent or not.
 	Notices(ctx context.Context, limit int) ([]NoticeRecord, error)
+
+	// AllSubscriptions returns every subscription of every organization with
+	// its signing key and failure state, oldest first (for pusher copy).
+	AllSubscriptions(ctx context.Context) ([]*webhook.Subscription, error)
+	// UndeliveredMessages returns up to limit messages that are not
+	// delivered (pending, leased or dead) with a row id above after, by row
+	// id, each with its event (for pusher copy).
+	UndeliveredMessages(ctx context.Context, after int64, limit int) ([]MessageRecord, error)
+	// UnsentNotices returns every notice not sent yet, oldest first (for
+	// pusher copy).
+	UnsentNotices(ctx context.Context) ([]webhook.Notice, error)
+	// Import writes what another store exported, keeping what is already
+	// there: a subscription whose uuid exists, a message whose (messageId,
+	// subscription) exists, an event whose messageId exists and a notice
+	// with the same subscription, kind and creation time are skipped, so an
+	// import can be repeated. Leased messages are imported as pending.
+	Import(ctx context.Context, b ImportBatch) (ImportCounts, error)
 
 	// Prune deletes delivered messages, attempts and events older than
 	// before. Events with undelivered or dead messages are kept. It returns
@@ -78,6 +107,17 @@ type Store interface {
 	Ping(ctx context.Context) error
 	// Close releases the database.
 	Close() error
+}
+
+// NoticeLease is how long DueNotices holds the notices it returned.
+const NoticeLease = time.Minute
+
+// RecordParams are the attempt results RecordAndClaim writes and the policy
+// their subscriptions' transitions are decided with.
+type RecordParams struct {
+	Results []AttemptResult
+	Policy  webhook.RetryPolicy
+	Now     time.Time
 }
 
 // Event is one event to publish, with its envelope already built.
@@ -136,35 +176,45 @@ type AttemptResult struct {
 	LeaseToken   string
 	StartedAt    time.Time
 	Duration     time.Duration
-	StatusCode   int    // 0 when there was no HTTP response
-	ErrorClass   string // "" on success
+	StatusCode   int           // 0 when there was no HTTP response
+	ErrorClass   webhook.Class // "" on success
 	ErrorDetail  string
-	Reason       string // plain-words reason for notices; "" on success
-	ResponseBody []byte // first 1 KiB
+	Timeout      time.Duration // the delivery timeout in force
+	ResponseBody []byte        // first 1 KiB
 }
 
 // Succeeded reports whether the attempt delivered the message.
 func (r AttemptResult) Succeeded() bool { return r.ErrorClass == "" }
 
-// Policy carries the retry rules RecordAttempts applies:
-//
-//   - success: the message is delivered; a FAILING subscription becomes
-//     ACTIVE (a "recovered" notice is queued);
-//   - first failure of an ACTIVE subscription: it becomes FAILING, the
-//     message goes back to the queue, and the next retry is
-//     Schedule(failingSince, 1) ("failing" notice, at most one per
-//     FailingNoticeEvery per subscription);
-//   - failure of the head message of a FAILING subscription: failures+1 and
-//     the next retry is Schedule(failingSince, failures); when Schedule
-//     reports exhaustion the subscription is deleted, its undelivered
-//     messages become dead letters ("deleted" notice).
-//
-// A failure of a message leased before the subscription started failing
-// only returns it to the queue.
-type Policy struct {
-	Schedule           func(failingSince time.Time, failures int) (next time.Time, ok bool)
-	FailingNoticeEvery time.Duration
-	Now                time.Time
+// Failure returns what went wrong, for AfterAttempt and notices.
+func (r AttemptResult) Failure() webhook.Failure {
+	return webhook.Failure{Class: r.ErrorClass, StatusCode: r.StatusCode, Detail: r.ErrorDetail, Timeout: r.Timeout}
+}
+
+// MessageRecord is an undelivered message with its event, as copied from
+// one store to another.
+type MessageRecord struct {
+	ID               int64 // row id in the exporting store; used for paging only
+	Event            Event // Now is the event's creation time
+	SubscriptionUUID string
+	State            string // pending, leased or dead
+	Attempts         int
+	ThenDelete       bool // a disconnect event: delete the subscription once delivered
+	CreatedAt        time.Time
+	FinishedAt       time.Time // dead letters: when they died
+}
+
+// ImportBatch is a part of another store's state for Import.
+type ImportBatch struct {
+	Subscriptions []*webhook.Subscription
+	Messages      []MessageRecord
+	Notices       []webhook.Notice
+}
+
+// ImportCounts says how many of an ImportBatch's items Import wrote; the
+// rest existed already.
+type ImportCounts struct {
+	Subscriptions, Messages, Notices int
 }
 
 // Message is a queue entry as operators see it.
@@ -197,14 +247,14 @@ type Attempt struct {
 	StartedAt    time.Time
 	Duration     time.Duration
 	StatusCode   int
-	ErrorClass   string
+	ErrorClass   webhook.Class
 	ErrorDetail  string
 	ResponseBody []byte
 }
 
 // NoticeRecord is an outbox entry with its sending state.
 type NoticeRecord struct {
-	notify.Notice
+	webhook.Notice
 	SentAt    time.Time // zero while unsent
 	Attempts  int
 	LastError string

@@ -94,3 +94,13 @@ func ErrorCode(err error) Code {
 
 // IsCode reports whether err carries the given code.
 func IsCode(err error, code Code) bool { return ErrorCode(err) == code }
+
+// ErrSubscriptionNotFound is Zettle's 404 for an unknown subscription uuid.
+func ErrSubscriptionNotFound(uuid string) *Error {
+	return TypedErrorf(NotFound, TypeSubscriptionNotFound, "Subscription %s not found", uuid)
+}
+
+// ErrSubscriptionExists is Zettle's 400 for a uuid already in use.
+func ErrSubscriptionExists(uuid string) *Error {
+	return TypedErrorf(Conflict, TypeSubscriptionAlreadyExist, "Subscription with uuid %s already exists", uuid)
+}

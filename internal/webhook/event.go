@@ -80,6 +80,24 @@ func IsDisconnect(name string) bool {
 	return name == ApplicationConnectionRemoved || name == PersonalAssertionDeleted
 }
 
+// DeliveredName returns the name an event published as name is delivered
+// under: PersonalAssertionDeleted is delivered as
+// ApplicationConnectionRemoved, every other name as itself.
+func DeliveredName(name string) string {
+	if IsDisconnect(name) {
+		return ApplicationConnectionRemoved
+	}
+	return name
+}
+
+// WantsDisconnect reports whether s receives a disconnect event for its
+// client. When its client disconnects, a subscription that wants the event
+// gets it and is deleted once it is delivered; any other subscription of the
+// client in the organization is deleted at once.
+func (s *Subscription) WantsDisconnect() bool {
+	return len(s.EventNames) == 0 || slices.ContainsFunc(s.EventNames, IsDisconnect)
+}
+
 // RequiredScopes returns the scopes a token needs to subscribe to names. An
 // empty list means all events, which needs the scopes of every public event.
 func RequiredScopes(names []string) []string {

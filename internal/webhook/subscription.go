@@ -43,6 +43,9 @@ type Subscription struct {
 	FailingSince time.Time // start of the current failing episode; zero while ACTIVE
 	Failures     int       // failed attempts in the current episode
 	NextRetryAt  time.Time // when the head message is tried next while FAILING
+	// LastFailingNoticeAt is when the last "failing" notice was queued; it
+	// throttles them (RetryPolicy.FailingNoticeEvery).
+	LastFailingNoticeAt time.Time
 }
 
 // Wants reports whether an event named eventName is delivered to s.

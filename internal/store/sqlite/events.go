@@ -10,9 +10,10 @@ import (
 
 // Publish implements store.Store. The whole batch is one savepoint of a
 // group-commit transaction: it is stored completely or not at all.
-func (db *DB) Publish(ctx context.Context, events []store.Event) ([]store.PublishResult, error) {
+func (db *DB) Publish(ctx context.Context, events []store.Event) (_ []store.PublishResult, err error) {
+	defer wrap(&err, "sqlite.Publish(%d events)", len(events))
 	results := make([]store.PublishResult, len(events))
-	err := db.writeBulk(ctx, len(events), func(tx *wtx) error {
+	err = db.writeBulk(ctx, len(events), func(tx *wtx) error {
 		for i, ev := range events {
 			r, err := publishOne(tx, ev)
 			if err != nil {
@@ -58,42 +59,42 @@ func publishOne(tx *wtx, ev store.Event) (store.PublishResult, error) {
 	return r, nil
 }
 
-// enqueueDisconnect sends a disconnect event to the named client's
-// subscriptions in the organization that want it, marked to delete the
-// subscription once delivered, and deletes the client's other
-// subscriptions there at once.
+// enqueueDisconnect applies the disconnect rule (webhook.WantsDisconnect)
+// to the client's subscriptions in the organization: those that want the
+// event get it, marked to delete the subscription once delivered; the
+// others are deleted at once.
 func enqueueDisconnect(tx *wtx, ev store.Event) (int, error) {
-	e := ev.Envelope
-	res, err := tx.Exec(`INSERT INTO messages (message_id, subscription_uuid, state, created_at, then_delete_subscription)
-		SELECT ?, s.uuid, 'pending', ?, 1 FROM subscriptions s
-		WHERE s.organization_uuid = ? AND s.client_id = ?
-		  AND (s.event_names = '[]' OR EXISTS (SELECT 1 FROM json_each(s.event_names)
-		       WHERE value IN ('ApplicationConnectionRemoved', 'PersonalAssertionDeleted')))`,
-		e.MessageID, micros(ev.Now), e.OrganizationUUID, ev.ClientID)
+	rows, err := tx.Query(`SELECT `+subscriptionColumns+` FROM subscriptions WHERE organization_uuid = ? AND client_id = ?`,
+		ev.Envelope.OrganizationUUID, ev.ClientID)
 	if err != nil {
 		return 0, err
 	}
-	n, _ := res.RowsAffected()
-	rows, err := tx.Query(`SELECT uuid FROM subscriptions s WHERE organization_uuid = ? AND client_id = ?
-		AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.subscription_uuid = s.uuid AND m.message_id = ?)`,
-		e.OrganizationUUID, ev.ClientID, e.MessageID)
-	if err != nil {
-		return 0, err
-	}
-	var drop []string
+	var subs []*webhook.Subscription
 	for rows.Next() {
-		var uuid string
-		if err := rows.Scan(&uuid); err != nil {
+		s, err := scanSubscription(rows)
+		if err != nil {
 			rows.Close()
 			return 0, err
 		}
-		drop = append(drop, uuid)
+		subs = append(subs, s)
 	}
 	rows.Close()
-	for _, uuid := range drop {
-		if _, err := deleteSubscription(tx, uuid, ev.Now); err != nil {
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, s := range subs {
+		if !s.WantsDisconnect() {
+			if _, err := deleteSubscription(tx, s.UUID, ev.Now); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		if _, err := tx.Exec(`INSERT INTO messages (message_id, subscription_uuid, state, created_at, then_delete_subscription)
+			VALUES (?, ?, 'pending', ?, 1)`, ev.Envelope.MessageID, s.UUID, micros(ev.Now)); err != nil {
 			return 0, err
 		}
+		n++
 	}
-	return int(n), nil
+	return n, nil
 }

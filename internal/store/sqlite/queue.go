@@ -6,16 +6,16 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"time"
 
 	"github.com/pusher-hq/pusher/internal/store"
+	"github.com/pusher-hq/pusher/internal/webhook"
 )
 
 // ClaimMessages implements store.Store.
-func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) ([]*store.Delivery, error) {
-	var out []*store.Delivery
-	err := db.write(ctx, func(tx *wtx) error {
+func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) (out []*store.Delivery, err error) {
+	defer wrap(&err, "sqlite.ClaimMessages(%d)", p.Limit)
+	err = db.write(ctx, func(tx *wtx) error {
 		var err error
 		out, err = claim(tx, p)
 		return err
@@ -183,9 +183,10 @@ func newLeaseToken() string {
 }
 
 // ReleaseLeases implements store.Store.
-func (db *DB) ReleaseLeases(ctx context.Context, expiredBefore time.Time) (int, error) {
+func (db *DB) ReleaseLeases(ctx context.Context, expiredBefore time.Time) (_ int, err error) {
+	defer wrap(&err, "sqlite.ReleaseLeases")
 	var n int64
-	err := db.write(ctx, func(tx *wtx) error {
+	err = db.write(ctx, func(tx *wtx) error {
 		res, err := tx.Exec(`UPDATE messages SET state = 'pending', lease_token = NULL
 			WHERE state = 'leased' AND lease_expires_at < ?`, micros(expiredBefore))
 		if err == nil {
@@ -196,14 +197,9 @@ func (db *DB) ReleaseLeases(ctx context.Context, expiredBefore time.Time) (int, 
 	return int(n), err
 }
 
-// releaseAllLeases returns every leased message to the queue; Open calls it
-// because only this process uses the database.
-func (db *DB) releaseAllLeases(ctx context.Context) (int, error) {
-	return db.ReleaseLeases(ctx, time.Unix(1<<40, 0))
-}
-
 // Messages implements store.Store.
-func (db *DB) Messages(ctx context.Context, subscriptionUUID, state string) ([]store.Message, error) {
+func (db *DB) Messages(ctx context.Context, subscriptionUUID, state string) (_ []store.Message, err error) {
+	defer wrap(&err, "sqlite.Messages(%s)", subscriptionUUID)
 	rows, err := db.r.QueryContext(ctx, `SELECT m.id, m.message_id, m.subscription_uuid, e.event_name, m.state, m.attempts, m.created_at
 		FROM messages m JOIN events e ON e.message_id = m.message_id
 		WHERE m.subscription_uuid = ? AND (? = '' OR m.state = ?) ORDER BY m.id`, subscriptionUUID, state, state)
@@ -225,7 +221,8 @@ func (db *DB) Messages(ctx context.Context, subscriptionUUID, state string) ([]s
 }
 
 // Attempts implements store.Store.
-func (db *DB) Attempts(ctx context.Context, messageRow int64) ([]store.Attempt, error) {
+func (db *DB) Attempts(ctx context.Context, messageRow int64) (_ []store.Attempt, err error) {
+	defer wrap(&err, "sqlite.Attempts(%d)", messageRow)
 	rows, err := db.r.QueryContext(ctx, `SELECT started_at, duration_us, status_code, error_class, error_detail, response_body
 		FROM attempts WHERE message_row = ? ORDER BY id`, messageRow)
 	if err != nil {
@@ -236,24 +233,25 @@ func (db *DB) Attempts(ctx context.Context, messageRow int64) ([]store.Attempt, 
 	for rows.Next() {
 		var a store.Attempt
 		var started, dur int64
-		if err := rows.Scan(&started, &dur, &a.StatusCode, &a.ErrorClass, &a.ErrorDetail, &a.ResponseBody); err != nil {
+		var class string
+		if err := rows.Scan(&started, &dur, &a.StatusCode, &class, &a.ErrorDetail, &a.ResponseBody); err != nil {
 			return nil, err
 		}
+		a.ErrorClass = webhook.Class(class)
 		a.StartedAt, a.Duration = fromMicros(started), time.Duration(dur)*time.Microsecond
 		out = append(out, a)
 	}
 	return out, rows.Err()
 }
 
-var errNoLease = errors.New("lease not held")
-
 // QueueStats implements store.Store.
-func (db *DB) QueueStats(ctx context.Context) (store.QueueStats, error) {
+func (db *DB) QueueStats(ctx context.Context) (_ store.QueueStats, err error) {
+	defer wrap(&err, "sqlite.QueueStats")
 	var (
 		st     store.QueueStats
 		oldest sql.NullInt64
 	)
-	err := db.r.QueryRowContext(ctx, `SELECT
+	err = db.r.QueryRowContext(ctx, `SELECT
 			(SELECT count(*) FROM messages WHERE state = 'pending'),
 			(SELECT count(*) FROM messages WHERE state = 'leased'),
 			(SELECT count(*) FROM messages WHERE state = 'dead'),

@@ -7,8 +7,11 @@
 // commit), each in its own savepoint, so many concurrent requests share one
 // fsync. Reads use a separate pool of read-only connections.
 //
-// The database belongs to one process: Open returns every leased message to
-// the queue, because leases held by an earlier process died with it.
+// The database belongs to one process: Open takes an exclusive lock on the
+// data directory (LockDir), so a second pusher serve on the same directory
+// refuses to start instead of delivering every message twice. Leases of an
+// earlier process are returned to the queue when they expire, like any
+// other.
 package sqlite
 
 import (
@@ -25,7 +28,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/pusher-hq/pusher/internal/webhook"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
@@ -36,6 +38,8 @@ var migrations embed.FS
 type DB struct {
 	w *sql.DB // the single writer connection
 	r *sql.DB // read-only connections
+
+	unlock func() // releases the data directory lock; nil when read-only
 
 	urgent, bulk chan writeJob // the writer's two lanes; see collect
 	stmts        sync.Map      // prepared writer statements; see wtx
@@ -51,8 +55,27 @@ type DB struct {
 const FileName = "pusher.db"
 
 // Open opens (creating if needed) the database file at path, applies pending
-// migrations and starts the writer. Close releases it.
+// migrations and starts the writer. Close releases it. It fails with
+// ErrLocked if another process (or another Open in this one) holds the
+// directory of path.
 func Open(ctx context.Context, path string) (*DB, error) {
+	unlock, err := LockDir(filepath.Dir(path))
+	if err != nil {
+		return nil, err
+	}
+	db, err := open(ctx, path)
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	db.unlock = unlock
+	return db, nil
+}
+
+func open(ctx context.Context, path string) (*DB, error) {
+	if err := createPrivate(path); err != nil {
+		return nil, err
+	}
 	w, err := sql.Open("sqlite", dsn(path, "_txlock=immediate", "_pragma=synchronous(FULL)"))
 	if err != nil {
 		return nil, err
@@ -72,11 +95,17 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	db := &DB{w: w, r: r, urgent: make(chan writeJob, 1024), bulk: make(chan writeJob, 1024),
 		stop: make(chan struct{}), stopped: make(chan struct{})}
 	go db.writeLoop()
-	if _, err := db.releaseAllLeases(ctx); err != nil {
-		db.Close()
-		return nil, err
-	}
 	return db, nil
+}
+
+// createPrivate creates the database file readable by its owner only, if
+// it does not exist yet (SQLite would create it 0644).
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 func dsn(path string, extra ...string) string {
@@ -120,9 +149,6 @@ func Migrate(ctx context.Context, path string) ([]string, error) {
 // migrate applies each embedded migration not yet recorded in the
 // migrations table, in name order, each in its own transaction.
 func migrate(ctx context.Context, db *sql.DB) error {
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY) STRICT`); err != nil {
-		return err
-	}
 	done, err := appliedMigrations(ctx, db)
 	if err != nil {
 		return err
@@ -145,11 +171,11 @@ func migrate(ctx context.Context, db *sql.DB) error {
 
 func appliedMigrations(ctx context.Context, db *sql.DB) (map[string]bool, error) {
 	done := map[string]bool{}
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY) STRICT`); err != nil {
+		return nil, err
+	}
 	rows, err := db.QueryContext(ctx, `SELECT name FROM migrations`)
 	if err != nil {
-		if strings.Contains(err.Error(), "no such table") {
-			return done, nil
-		}
 		return nil, err
 	}
 	defer rows.Close()
@@ -183,7 +209,8 @@ func applyMigration(ctx context.Context, db *sql.DB, name string) error {
 }
 
 // Ping checks that both the reader and the writer answer.
-func (db *DB) Ping(ctx context.Context) error {
+func (db *DB) Ping(ctx context.Context) (err error) {
+	defer wrap(&err, "sqlite.Ping")
 	if err := db.r.PingContext(ctx); err != nil {
 		return err
 	}
@@ -204,13 +231,20 @@ func (db *DB) Close() error {
 		if db.w != nil {
 			err = errors.Join(err, db.w.Close())
 		}
+		if db.unlock != nil {
+			db.unlock()
+		}
 	})
 	return err
 }
 
-// notFound is the error for an unknown subscription.
-func notFound(uuid string) error {
-	return webhook.TypedErrorf(webhook.NotFound, webhook.TypeSubscriptionNotFound, "Subscription %s not found", uuid)
+// wrap prefixes a non-nil *errp with the method and its key argument, so a
+// logged error says which store call failed; errors.As still finds the
+// *webhook.Error inside.
+func wrap(errp *error, format string, args ...any) {
+	if *errp != nil {
+		*errp = fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), *errp)
+	}
 }
 
 // OpenReadOnly opens an existing database for reading only, without

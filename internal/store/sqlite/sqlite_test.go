@@ -2,6 +2,8 @@ package sqlite_test
 
 import (
 	"context"
+	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -10,14 +12,22 @@ import (
 	"github.com/pusher-hq/pusher/internal/store/storetest"
 )
 
+func open(t *testing.T, path string) *sqlite.DB {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// The database belongs to one process, so every handle the suite asks for
+// is the same one; the concurrency group races its goroutines.
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store {
-		db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), sqlite.FileName))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		return db
+	storetest.Run(t, func(t *testing.T) func() store.Store {
+		db := open(t, filepath.Join(t.TempDir(), sqlite.FileName))
+		return func() store.Store { return db }
 	})
 }
 
@@ -30,5 +40,28 @@ func TestMigrateIsIdempotent(t *testing.T) {
 	again, err := sqlite.Migrate(context.Background(), path)
 	if err != nil || len(again) != 0 {
 		t.Fatalf("Migrate again = %v, %v; want none", again, err)
+	}
+}
+
+func TestSecondOpenOfADirectoryIsRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), sqlite.FileName)
+	first := open(t, path)
+	_, err := sqlite.Open(context.Background(), path)
+	if !errors.Is(err, sqlite.ErrLocked) {
+		t.Fatalf("second Open = %v, want ErrLocked", err)
+	}
+	first.Close()
+	open(t, path) // the lock went with the first handle
+}
+
+func TestDatabaseFileIsPrivate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), sqlite.FileName)
+	open(t, path)
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mode := fi.Mode().Perm(); mode&0o077 != 0 {
+		t.Errorf("database file mode %v, want no access for group and others", mode)
 	}
 }

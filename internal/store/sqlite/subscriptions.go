@@ -7,37 +7,59 @@ import (
 	"errors"
 	"time"
 
-	"github.com/pusher-hq/pusher/internal/webhook"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/pusher-hq/pusher/internal/webhook"
 )
 
 const subscriptionColumns = `uuid, organization_uuid, client_id, transport_name, event_names, destination,
-	contact_email, status, signing_key, created_at, updated_at, failing_since, failures, next_retry_at`
+	contact_email, status, signing_key, created_at, updated_at, failing_since, failures, next_retry_at, last_failing_notice_at`
 
 // CreateSubscription implements store.Store.
-func (db *DB) CreateSubscription(ctx context.Context, s *webhook.Subscription) error {
-	names, err := json.Marshal(nonNil(s.EventNames))
-	if err != nil {
-		return err
-	}
+func (db *DB) CreateSubscription(ctx context.Context, s *webhook.Subscription) (err error) {
+	defer wrap(&err, "sqlite.CreateSubscription(%s)", s.UUID)
 	return db.write(ctx, func(tx *wtx) error {
-		_, err := tx.Exec(`INSERT INTO subscriptions (`+subscriptionColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, 0, NULL)`,
-			s.UUID, s.OrganizationUUID, s.ClientID, s.TransportName, string(names), s.Destination,
-			s.ContactEmail, string(s.Status), s.SigningKey, micros(s.Created), micros(s.Updated))
-		if isUniqueViolation(err) {
-			return webhook.TypedErrorf(webhook.Conflict, webhook.TypeSubscriptionAlreadyExist,
-				"Subscription with uuid %s already exists", s.UUID)
-		}
+		_, err := insertSubscription(tx, s, false)
 		return err
 	})
 }
 
+// insertSubscription stores s with its delivery state. An existing uuid is
+// ErrSubscriptionExists, or skipped (false) when skipExisting is set.
+func insertSubscription(tx *wtx, s *webhook.Subscription, skipExisting bool) (bool, error) {
+	names, err := json.Marshal(nonNil(s.EventNames))
+	if err != nil {
+		return false, err
+	}
+	_, err = tx.Exec(`INSERT INTO subscriptions (`+subscriptionColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		s.UUID, s.OrganizationUUID, s.ClientID, s.TransportName, string(names), s.Destination,
+		s.ContactEmail, string(s.Status), s.SigningKey, micros(s.Created), micros(s.Updated),
+		nullMicros(s.FailingSince), s.Failures, nullMicros(s.NextRetryAt), nullMicros(s.LastFailingNoticeAt))
+	switch {
+	case isUniqueViolation(err) && skipExisting:
+		return false, nil
+	case isUniqueViolation(err):
+		return false, webhook.ErrSubscriptionExists(s.UUID)
+	}
+	return err == nil, err
+}
+
 // Subscriptions implements store.Store.
-func (db *DB) Subscriptions(ctx context.Context, org, clientID string) ([]*webhook.Subscription, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions
-		WHERE organization_uuid = ? AND client_id = ? ORDER BY created_at, rowid`, org, clientID)
+func (db *DB) Subscriptions(ctx context.Context, org, clientID string) (_ []*webhook.Subscription, err error) {
+	defer wrap(&err, "sqlite.Subscriptions(%s, %s)", org, clientID)
+	return db.querySubscriptions(ctx, `WHERE organization_uuid = ? AND client_id = ? ORDER BY created_at, rowid`, org, clientID)
+}
+
+// AllSubscriptions implements store.Store.
+func (db *DB) AllSubscriptions(ctx context.Context) (_ []*webhook.Subscription, err error) {
+	defer wrap(&err, "sqlite.AllSubscriptions")
+	return db.querySubscriptions(ctx, `ORDER BY created_at, rowid`)
+}
+
+func (db *DB) querySubscriptions(ctx context.Context, where string, args ...any) ([]*webhook.Subscription, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions `+where, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -54,18 +76,20 @@ func (db *DB) Subscriptions(ctx context.Context, org, clientID string) ([]*webho
 }
 
 // Subscription implements store.Store.
-func (db *DB) Subscription(ctx context.Context, org, clientID, uuid string) (*webhook.Subscription, error) {
+func (db *DB) Subscription(ctx context.Context, org, clientID, uuid string) (_ *webhook.Subscription, err error) {
+	defer wrap(&err, "sqlite.Subscription(%s)", uuid)
 	row := db.r.QueryRowContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions
 		WHERE organization_uuid = ? AND client_id = ? AND uuid = ?`, org, clientID, uuid)
 	s, err := scanSubscription(row)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound(uuid)
+		return nil, webhook.ErrSubscriptionNotFound(uuid)
 	}
 	return s, err
 }
 
 // UpdateSubscription implements store.Store.
-func (db *DB) UpdateSubscription(ctx context.Context, s *webhook.Subscription) error {
+func (db *DB) UpdateSubscription(ctx context.Context, s *webhook.Subscription) (err error) {
+	defer wrap(&err, "sqlite.UpdateSubscription(%s)", s.UUID)
 	names, err := json.Marshal(nonNil(s.EventNames))
 	if err != nil {
 		return err
@@ -79,25 +103,26 @@ func (db *DB) UpdateSubscription(ctx context.Context, s *webhook.Subscription) e
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return notFound(s.UUID)
+			return webhook.ErrSubscriptionNotFound(s.UUID)
 		}
 		return nil
 	})
 }
 
 // DeleteSubscription implements store.Store.
-func (db *DB) DeleteSubscription(ctx context.Context, org, clientID, uuid string) error {
+func (db *DB) DeleteSubscription(ctx context.Context, org, clientID, uuid string, now time.Time) (err error) {
+	defer wrap(&err, "sqlite.DeleteSubscription(%s)", uuid)
 	return db.write(ctx, func(tx *wtx) error {
 		var found string
 		err := tx.QueryRow(`SELECT uuid FROM subscriptions WHERE organization_uuid = ? AND client_id = ? AND uuid = ?`,
 			org, clientID, uuid).Scan(&found)
 		if errors.Is(err, sql.ErrNoRows) {
-			return notFound(uuid)
+			return webhook.ErrSubscriptionNotFound(uuid)
 		}
 		if err != nil {
 			return err
 		}
-		_, err = deleteSubscription(tx, uuid, time.Now())
+		_, err = deleteSubscription(tx, uuid, now)
 		return err
 	})
 }
@@ -128,9 +153,10 @@ func scanSubscription(row scanner) (*webhook.Subscription, error) {
 		names, status           string
 		created, updated        int64
 		failingSince, nextRetry sql.NullInt64
+		lastNotice              sql.NullInt64
 	)
 	err := row.Scan(&s.UUID, &s.OrganizationUUID, &s.ClientID, &s.TransportName, &names, &s.Destination,
-		&s.ContactEmail, &status, &s.SigningKey, &created, &updated, &failingSince, &s.Failures, &nextRetry)
+		&s.ContactEmail, &status, &s.SigningKey, &created, &updated, &failingSince, &s.Failures, &nextRetry, &lastNotice)
 	if err != nil {
 		return nil, err
 	}
@@ -140,6 +166,7 @@ func scanSubscription(row scanner) (*webhook.Subscription, error) {
 	s.Status = webhook.Status(status)
 	s.Created, s.Updated = fromMicros(created), fromMicros(updated)
 	s.FailingSince, s.NextRetryAt = fromNullMicros(failingSince), fromNullMicros(nextRetry)
+	s.LastFailingNoticeAt = fromNullMicros(lastNotice)
 	return &s, nil
 }
 
@@ -153,6 +180,14 @@ func nonNil(names []string) []string {
 func micros(t time.Time) int64 { return t.UnixMicro() }
 
 func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+// nullMicros stores the zero time as NULL.
+func nullMicros(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: micros(t), Valid: true}
+}
 
 func fromNullMicros(v sql.NullInt64) time.Time {
 	if !v.Valid {

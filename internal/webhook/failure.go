@@ -1,4 +1,4 @@
-package notify
+package webhook
 
 import (
 	"net"
@@ -9,8 +9,8 @@ import (
 	"unicode/utf8"
 )
 
-// Class is the outcome class of a delivery attempt, as decided by the
-// delivery engine. Reason turns a class into words for a notice.
+// Class is the outcome class of a failed delivery attempt, as decided by
+// the delivery client. Reason turns a class into plain words.
 type Class string
 
 // The delivery outcome classes.
@@ -24,6 +24,20 @@ const (
 	ClassConnectionReset Class = "connection_reset" // connection closed or reset before a response
 	ClassOther           Class = "other"            // anything else
 )
+
+// Failure is what went wrong in a failed delivery attempt: enough to put it
+// into words later (see Reason), stored with failure notices.
+type Failure struct {
+	Class      Class
+	StatusCode int           // HTTP status for ClassHTTPStatus and ClassRedirect; 0 if none
+	Detail     string        // error text of transport failures
+	Timeout    time.Duration // the delivery timeout in force, for ClassTimeout
+}
+
+// Reason is Reason(f.Class, f.StatusCode, destination, f.Detail, f.Timeout).
+func (f Failure) Reason(destination string) string {
+	return Reason(f.Class, f.StatusCode, destination, f.Detail, f.Timeout)
+}
 
 // maxDetail is the number of characters of a detail text kept in a reason.
 const maxDetail = 160
@@ -41,7 +55,7 @@ const maxDetail = 160
 // happened. An unknown class is treated as ClassOther. Passwords in the
 // destination URL are replaced by "xxxxx".
 func Reason(class Class, status int, destination, detail string, timeout time.Duration) string {
-	dest := displayURL(destination)
+	dest := DisplayURL(destination)
 	host, hostPort := destinationHost(destination)
 	switch class {
 	case ClassHTTPStatus:
@@ -53,7 +67,7 @@ func Reason(class Class, status int, destination, detail string, timeout time.Du
 		if timeout <= 0 {
 			return "no answer in time"
 		}
-		return "no answer within " + humanDuration(timeout)
+		return "no answer within " + HumanDuration(timeout)
 	case ClassRefused:
 		return "connection refused by " + hostPort
 	case ClassDNS:
@@ -119,11 +133,45 @@ func destinationHost(destination string) (host, hostPort string) {
 	return host, net.JoinHostPort(host, port)
 }
 
-// displayURL returns destination with any password replaced by "xxxxx".
-func displayURL(destination string) string {
+// DisplayURL returns destination with any password replaced by "xxxxx".
+func DisplayURL(destination string) string {
 	u, err := url.Parse(destination)
 	if err != nil || u.User == nil {
 		return destination
 	}
 	return u.Redacted()
+}
+
+// HumanDuration writes d with its two largest units, rounded down to whole
+// seconds: "45 s", "1 min", "1 min 30 s", "2 h 13 min", "3 d 4 h".
+// Durations under one second give "0 s"; negative durations are written as
+// their absolute value.
+func HumanDuration(d time.Duration) string {
+	if d < 0 {
+		d = -d
+	}
+	secs := int64(d / time.Second)
+	units := []struct {
+		name string
+		size int64
+	}{{"d", 86400}, {"h", 3600}, {"min", 60}, {"s", 1}}
+	var parts []string
+	for _, u := range units {
+		if len(parts) == 2 {
+			break
+		}
+		n := secs / u.size
+		secs -= n * u.size
+		switch {
+		case n > 0:
+			parts = append(parts, strconv.FormatInt(n, 10)+" "+u.name)
+		case len(parts) == 1:
+			// A zero second unit ends the phrase: "2 h", not "2 h 0 min 5 s".
+			parts = append(parts, "")
+		}
+	}
+	if len(parts) == 0 {
+		return "0 s"
+	}
+	return strings.TrimSpace(strings.Join(parts, " "))
 }

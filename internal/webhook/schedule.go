@@ -1,9 +1,4 @@
-// Package delivery sends messages to their destinations: it claims due
-// messages from the store with a lease, signs and POSTs each envelope,
-// classifies the outcome and records it with one fenced store write, on
-// Zettle's retry schedule. It also performs the TestMessage handshake of a
-// new subscription.
-package delivery
+package webhook
 
 import (
 	"fmt"
@@ -61,6 +56,12 @@ func (s Schedule) Next(since time.Time, failures int) (next time.Time, ok bool) 
 func (s Schedule) Span() time.Duration {
 	next, _ := s.Next(time.Time{}, s.Retries())
 	return next.Sub(time.Time{})
+}
+
+// Last returns when the last retry of an episode whose first failure was at
+// since is due: if that one fails too, the retries are exhausted.
+func (s Schedule) Last(since time.Time) time.Time {
+	return since.Add(s.Span())
 }
 
 // String formats s as ParseSchedule reads it, e.g. "10x1m,9x10m,70x1h".

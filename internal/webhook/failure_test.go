@@ -1,4 +1,4 @@
-package notify
+package webhook
 
 import (
 	"strings"
@@ -51,5 +51,28 @@ func TestReason(t *testing.T) {
 				t.Errorf("Reason(%q, %d, %q, %q, %v) =\n  %q\nwant\n  %q", tt.class, tt.status, tt.dest, tt.detail, tt.timeout, got, tt.want)
 			}
 		})
+	}
+}
+
+func TestHumanDuration(t *testing.T) {
+	tests := []struct {
+		d    time.Duration
+		want string
+	}{
+		{0, "0 s"},
+		{900 * time.Millisecond, "0 s"},
+		{45 * time.Second, "45 s"},
+		{time.Minute, "1 min"},
+		{90 * time.Second, "1 min 30 s"},
+		{2*time.Hour + 13*time.Minute + 59*time.Second, "2 h 13 min"},
+		{2*time.Hour + 5*time.Second, "2 h"},
+		{71*time.Hour + 40*time.Minute, "2 d 23 h"},
+		{72 * time.Hour, "3 d"},
+		{-5 * time.Minute, "5 min"},
+	}
+	for _, tt := range tests {
+		if got := HumanDuration(tt.d); got != tt.want {
+			t.Errorf("HumanDuration(%v) = %q; want %q", tt.d, got, tt.want)
+		}
 	}
 }

@@ -1,0 +1,90 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+)
+
+var claimCases = []testCase{
+	{"PerSubscriptionCap", func(t *testing.T, e *env) {
+		mustCreate(t, e.st, newSub(subA))
+		mustCreate(t, e.st, newSub(subB))
+		publishN(t, e.st, "c", 5)
+		per := map[string]int{}
+		for _, d := range mustClaim(t, e.st, t0, 100, 2) {
+			per[d.SubscriptionUUID]++
+		}
+		if per[subA] != 2 || per[subB] != 2 {
+			t.Errorf("claimed per subscription %v, want 2 each", per)
+		}
+	}},
+	{"NothingMoreWhileSlotsAreFull", func(t *testing.T, e *env) {
+		mustCreate(t, e.st, newSub(subA))
+		publishN(t, e.st, "c", 5)
+		mustClaim(t, e.st, t0, 100, 2)
+		if more := mustClaim(t, e.st, t0, 100, 2); len(more) != 0 {
+			t.Errorf("claimed %d more while the slots are full, want 0", len(more))
+		}
+	}},
+	{"OldestFirst", func(t *testing.T, e *env) {
+		mustCreate(t, e.st, newSub(subA))
+		publishN(t, e.st, "c", 3)
+		ds := mustClaim(t, e.st, t0, 100, 3)
+		if len(ds) != 3 || ds[0].ID >= ds[1].ID || ds[1].ID >= ds[2].ID || ds[0].Envelope.Payload != `{"id":"c-0"}` {
+			t.Errorf("claimed %d, first payload %q; want 3 in publishing order", len(ds), ds[0].Envelope.Payload)
+		}
+	}},
+	{"LimitHolds", func(t *testing.T, e *env) {
+		mustCreate(t, e.st, newSub(subA))
+		publishN(t, e.st, "c", 5)
+		if ds := mustClaim(t, e.st, t0, 1, 10); len(ds) != 1 {
+			t.Errorf("claimed %d with limit 1", len(ds))
+		}
+		if ds := mustClaim(t, e.st, t0, 0, 10); len(ds) != 0 {
+			t.Errorf("claimed %d with limit 0", len(ds))
+		}
+	}},
+	{"RoundRobinAcrossSubscriptions", func(t *testing.T, e *env) {
+		mustCreate(t, e.st, newSub(subA))
+		mustCreate(t, e.st, newSub(subB))
+		publishN(t, e.st, "c", 5)
+		ds := mustClaim(t, e.st, t0, 2, 10)
+		if len(ds) != 2 || ds[0].SubscriptionUUID == ds[1].SubscriptionUUID {
+			t.Errorf("claimed %d with limit 2, want one of each subscription", len(ds))
+		}
+	}},
+	{"DeliveryCarriesWhatSendingNeeds", func(t *testing.T, e *env) {
+		mustCreate(t, e.st, newSub(subA))
+		publishN(t, e.st, "c", 1)
+		d := claimOne(t, e.st, t0)
+		env := d.Envelope
+		if d.SigningKey != "k-"+subA || d.Destination != "https://example.com/"+subA || d.OrganizationUUID != org ||
+			d.ContactEmail != "ops@example.com" || d.LeaseToken == "" || !d.LeasedAt.Equal(t0) || d.Attempts != 0 {
+			t.Errorf("delivery = %+v", d)
+		}
+		want := event(org, "ProductCreated", "c-0").Envelope
+		if env != want {
+			t.Errorf("envelope = %+v, want %+v", env, want)
+		}
+	}},
+	{"RecordAndClaimLeasesTheNextMessage", func(t *testing.T, e *env) {
+		mustCreate(t, e.st, newSub(subA))
+		publishN(t, e.st, "c", 3)
+		ds := mustClaim(t, e.st, t0, 100, 2)
+		next, err := e.st.RecordAndClaim(ctx, recordParams(t0, result(ds[0], t0, 204)), claimParams(t0, 100, 2))
+		if err != nil || len(next) != 1 || next[0].Envelope.Payload != `{"id":"c-2"}` {
+			t.Errorf("RecordAndClaim after one delivery = %v, %v; want the third message", next, err)
+		}
+	}},
+	{"QueueStatsCountsByState", func(t *testing.T, e *env) {
+		mustCreate(t, e.st, newSub(subA))
+		publishN(t, e.st, "c", 3)
+		d := claimOne(t, e.st, t0)
+		mustRecord(t, e.st, t0, result(d, t0, 200))
+		claimOne(t, e.st, t0.Add(time.Second))
+		qs, err := e.st.QueueStats(ctx)
+		if err != nil || qs.Pending != 1 || qs.Leased != 1 || qs.Dead != 0 || !qs.OldestPending.Equal(t0) {
+			t.Errorf("QueueStats = %+v, %v; want 1 pending, 1 leased, oldest at %v", qs, err, t0)
+		}
+	}},
+}

@@ -1,0 +1,112 @@
+package webhook
+
+import "time"
+
+// RetryPolicy is what decides a subscription's fate after failed attempts:
+// the retry schedule and how often a "failing" notice may be sent.
+type RetryPolicy struct {
+	Schedule           Schedule      // ZettleSchedule unless configured
+	FailingNoticeEvery time.Duration // at most one failing notice per subscription per this; 0 = no limit
+}
+
+// Attempt is the outcome of one delivery attempt of a message, as
+// AfterAttempt needs it.
+type Attempt struct {
+	OK       bool      // the destination accepted the message
+	Failure  Failure   // what went wrong, when !OK
+	LeasedAt time.Time // when the message was leased for this attempt
+	// ThenDelete is set for a disconnect event: the subscription is deleted
+	// once it is delivered.
+	ThenDelete bool
+	Now        time.Time // when the outcome is recorded
+}
+
+// Transition is what a store writes after an attempt, besides marking the
+// message delivered (attempt OK) or pending again (attempt failed).
+type Transition struct {
+	// Subscription is the subscription's new delivery state (Status,
+	// FailingSince, Failures, NextRetryAt, LastFailingNoticeAt); nil when it
+	// does not change.
+	Subscription *Subscription
+	// Delete says to delete the subscription and turn its undelivered
+	// messages into dead letters.
+	Delete bool
+	// Notice is the notice to queue, or nil. The store fills in
+	// HeldMessages (recovered) or Undelivered (deleted).
+	Notice *Notice
+}
+
+// AfterAttempt decides what follows an attempt of one of s's messages:
+//
+//   - success: a delivered disconnect event deletes s; a FAILING s becomes
+//     ACTIVE with its failing state cleared and a "recovered" notice;
+//   - first failure of an ACTIVE s: it becomes FAILING, failing since now,
+//     with one failure and the first retry at p.Schedule.Next(now, 1), and a
+//     "failing" notice unless one was queued less than p.FailingNoticeEvery
+//     ago;
+//   - failure of a FAILING s's probe (a message leased since the episode
+//     began): failures+1 and the next retry from the schedule;
+//   - a failure of a message leased before the episode began changes nothing;
+//   - when the schedule is exhausted, s is deleted with a "deleted" notice.
+//
+// It is pure: s is not modified.
+func (s *Subscription) AfterAttempt(p RetryPolicy, a Attempt) Transition {
+	if a.OK {
+		return s.afterSuccess(a)
+	}
+	switch {
+	case s.Status != Failing:
+		return s.startFailing(p, a)
+	case !a.LeasedAt.Before(s.FailingSince):
+		return s.failAgain(p, a)
+	default: // leased before the episode began: only requeued
+		return Transition{}
+	}
+}
+
+func (s *Subscription) afterSuccess(a Attempt) Transition {
+	if a.ThenDelete {
+		return Transition{Delete: true}
+	}
+	if s.Status != Failing {
+		return Transition{}
+	}
+	next := *s
+	next.Status, next.FailingSince, next.Failures, next.NextRetryAt = Active, time.Time{}, 0, time.Time{}
+	n := newNotice(NoticeRecovered, s, a.Now)
+	n.FailingSince = s.FailingSince
+	return Transition{Subscription: &next, Notice: n}
+}
+
+func (s *Subscription) startFailing(p RetryPolicy, a Attempt) Transition {
+	retry, ok := p.Schedule.Next(a.Now, 1)
+	if !ok {
+		return s.exhaust(a)
+	}
+	next := *s
+	next.Status, next.FailingSince, next.Failures, next.NextRetryAt = Failing, a.Now, 1, retry
+	t := Transition{Subscription: &next}
+	if s.LastFailingNoticeAt.IsZero() || a.Now.Sub(s.LastFailingNoticeAt) >= p.FailingNoticeEvery {
+		next.LastFailingNoticeAt = a.Now
+		t.Notice = newNotice(NoticeFailing, s, a.Now)
+		t.Notice.Failure, t.Notice.NextAttemptAt, t.Notice.DeleteAt = a.Failure, retry, p.Schedule.Last(a.Now)
+	}
+	return t
+}
+
+func (s *Subscription) failAgain(p RetryPolicy, a Attempt) Transition {
+	failures := s.Failures + 1
+	retry, ok := p.Schedule.Next(s.FailingSince, failures)
+	if !ok {
+		return s.exhaust(a)
+	}
+	next := *s
+	next.Failures, next.NextRetryAt = failures, retry
+	return Transition{Subscription: &next}
+}
+
+func (s *Subscription) exhaust(a Attempt) Transition {
+	n := newNotice(NoticeDeleted, s, a.Now)
+	n.FailingSince, n.Failure = s.FailingSince, a.Failure
+	return Transition{Delete: true, Notice: n}
+}

@@ -1,0 +1,120 @@
+package webhook
+
+import (
+	"testing"
+	"time"
+)
+
+func TestAfterAttempt(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	p := RetryPolicy{Schedule: Schedule{{Count: 2, Interval: time.Minute}}, FailingNoticeEvery: 24 * time.Hour}
+	fail := Failure{Class: ClassHTTPStatus, StatusCode: 503}
+	active := Subscription{UUID: "s", Status: Active, ContactEmail: "ops@example.com", Destination: "https://x.example/"}
+	failing := active
+	failing.Status, failing.FailingSince, failing.Failures, failing.NextRetryAt = Failing, t0, 1, t0.Add(time.Minute)
+	lastRetry := failing
+	lastRetry.Failures, lastRetry.NextRetryAt = 2, t0.Add(2*time.Minute)
+	noticed := active
+	noticed.LastFailingNoticeAt = t0.Add(-time.Hour)
+	noticedLongAgo := active
+	noticedLongAgo.LastFailingNoticeAt = t0.Add(-25 * time.Hour)
+
+	type want struct {
+		status       Status
+		failures     int
+		since, retry time.Time
+		lastNotice   time.Time
+		changed      bool
+		deleted      bool
+		notice       NoticeKind
+	}
+	later := t0.Add(time.Minute)
+	tests := []struct {
+		name string
+		sub  Subscription
+		a    Attempt
+		want want
+	}{
+		{"success of an ACTIVE subscription changes nothing", active,
+			Attempt{OK: true, LeasedAt: t0, Now: t0}, want{}},
+		{"delivered disconnect deletes without a notice", active,
+			Attempt{OK: true, ThenDelete: true, LeasedAt: t0, Now: t0}, want{deleted: true}},
+		{"success of a FAILING subscription recovers", failing,
+			Attempt{OK: true, LeasedAt: later, Now: later}, want{status: Active, changed: true, notice: NoticeRecovered}},
+		{"first failure starts an episode with a notice", active,
+			Attempt{Failure: fail, LeasedAt: t0, Now: t0},
+			want{status: Failing, failures: 1, since: t0, retry: t0.Add(time.Minute), lastNotice: t0, changed: true, notice: NoticeFailing}},
+		{"first failure within a day of the last notice is silent", noticed,
+			Attempt{Failure: fail, LeasedAt: t0, Now: t0},
+			want{status: Failing, failures: 1, since: t0, retry: t0.Add(time.Minute), lastNotice: t0.Add(-time.Hour), changed: true}},
+		{"first failure a day after the last notice notifies again", noticedLongAgo,
+			Attempt{Failure: fail, LeasedAt: t0, Now: t0},
+			want{status: Failing, failures: 1, since: t0, retry: t0.Add(time.Minute), lastNotice: t0, changed: true, notice: NoticeFailing}},
+		{"failed probe schedules the next retry from the episode start", failing,
+			Attempt{Failure: fail, LeasedAt: later, Now: later.Add(time.Second)},
+			want{status: Failing, failures: 2, since: t0, retry: t0.Add(2 * time.Minute), changed: true}},
+		{"failure of a message leased before the episode changes nothing", failing,
+			Attempt{Failure: fail, LeasedAt: t0.Add(-time.Second), Now: later}, want{}},
+		{"failed last retry deletes with a notice", lastRetry,
+			Attempt{Failure: fail, LeasedAt: t0.Add(2 * time.Minute), Now: t0.Add(2 * time.Minute)},
+			want{deleted: true, notice: NoticeDeleted}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := tt.sub
+			tr := tt.sub.AfterAttempt(p, tt.a)
+			if tt.sub.Status != before.Status || tt.sub.Failures != before.Failures {
+				t.Fatal("AfterAttempt modified the subscription")
+			}
+			if tr.Delete != tt.want.deleted || (tr.Subscription != nil) != tt.want.changed {
+				t.Fatalf("Transition = %+v, want deleted %v changed %v", tr, tt.want.deleted, tt.want.changed)
+			}
+			if s := tr.Subscription; s != nil {
+				if s.Status != tt.want.status || s.Failures != tt.want.failures || !s.FailingSince.Equal(tt.want.since) ||
+					!s.NextRetryAt.Equal(tt.want.retry) || !s.LastFailingNoticeAt.Equal(tt.want.lastNotice) {
+					t.Errorf("new state = %s %d since %v retry %v notice %v; want %+v",
+						s.Status, s.Failures, s.FailingSince, s.NextRetryAt, s.LastFailingNoticeAt, tt.want)
+				}
+			}
+			switch {
+			case tt.want.notice == "" && tr.Notice != nil:
+				t.Errorf("notice %s, want none", tr.Notice.Kind)
+			case tt.want.notice != "" && (tr.Notice == nil || tr.Notice.Kind != tt.want.notice):
+				t.Errorf("notice %+v, want %s", tr.Notice, tt.want.notice)
+			}
+		})
+	}
+}
+
+func TestAfterAttemptNoticeFacts(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	p := RetryPolicy{Schedule: ZettleSchedule, FailingNoticeEvery: 24 * time.Hour}
+	s := &Subscription{UUID: "s", OrganizationUUID: "o", Status: Active, ContactEmail: "ops@example.com", Destination: "https://x.example/"}
+	fail := Failure{Class: ClassTimeout, Timeout: 10 * time.Second}
+	n := s.AfterAttempt(p, Attempt{Failure: fail, LeasedAt: t0, Now: t0}).Notice
+	if n.Failure != fail || !n.NextAttemptAt.Equal(t0.Add(time.Minute)) || !n.DeleteAt.Equal(t0.Add(71*time.Hour+40*time.Minute)) ||
+		n.To != s.ContactEmail || n.OrganizationUUID != "o" || n.Destination != s.Destination || !n.CreatedAt.Equal(t0) ||
+		n.EventNames == nil || n.Reason() != "no answer within 10 s" {
+		t.Errorf("failing notice = %+v (reason %q)", n, n.Reason())
+	}
+}
+
+func TestWantsDisconnect(t *testing.T) {
+	for _, tt := range []struct {
+		names []string
+		want  bool
+	}{
+		{nil, true},
+		{[]string{ApplicationConnectionRemoved}, true},
+		{[]string{PersonalAssertionDeleted}, true},
+		{[]string{ProductCreated, PurchaseCreated}, false},
+	} {
+		s := Subscription{EventNames: tt.names}
+		if got := s.WantsDisconnect(); got != tt.want {
+			t.Errorf("WantsDisconnect(%v) = %v, want %v", tt.names, got, tt.want)
+		}
+	}
+	if DeliveredName(PersonalAssertionDeleted) != ApplicationConnectionRemoved || DeliveredName(ProductCreated) != ProductCreated {
+		t.Error("DeliveredName maps the wrong names")
+	}
+}
