@@ -11,21 +11,19 @@ import (
 	"time"
 
 	"github.com/pusher-hq/pusher/internal/auth"
+	"github.com/pusher-hq/pusher/internal/store/postgres"
 	"github.com/pusher-hq/pusher/internal/store/sqlite"
 	"github.com/pusher-hq/pusher/internal/webhook"
 )
 
 func runMigrate(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
-	fs := newFlagSet("migrate", "Applies pending database migrations to the SQLite database and exits.\n(pusher serve applies them at start too.)", getenv, stderr)
+	fs := newFlagSet("migrate", "Applies pending database migrations to the SQLite database (or the PostgreSQL\ndatabase of -database-url) and exits. pusher serve applies them at start too;\non PostgreSQL under a lock, so N instances starting together migrate once.", getenv, stderr)
 	dataDir := dataDirFlag(fs)
+	dbURL := databaseURLFlag(fs)
 	if err := fs.parse(args); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
-		return err
-	}
-	path := filepath.Join(*dataDir, sqlite.FileName)
-	applied, err := sqlite.Migrate(ctx, path)
+	path, applied, err := migrateDatabase(ctx, *dbURL, *dataDir)
 	if err != nil {
 		return err
 	}
@@ -36,6 +34,24 @@ func runMigrate(ctx context.Context, args []string, getenv env, stdout, stderr i
 		fmt.Fprintf(stdout, "applied %s to %s\n", name, path)
 	}
 	return nil
+}
+
+// migrateDatabase applies the migrations of the configured database and
+// returns where it is and the migrations it applied.
+func migrateDatabase(ctx context.Context, dbURL, dataDir string) (string, []string, error) {
+	if dbURL != "" {
+		if !isPostgres(dbURL) {
+			return "", nil, fmt.Errorf("database-url %q: want a postgres:// URL", redactURL(dbURL))
+		}
+		applied, err := postgres.Migrate(ctx, dbURL)
+		return redactURL(dbURL), applied, err
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", nil, err
+	}
+	path := filepath.Join(dataDir, sqlite.FileName)
+	applied, err := sqlite.Migrate(ctx, path)
+	return path, applied, err
 }
 
 const tokenSummary = `Prints a bearer token signed with the local key in the data directory (the
@@ -99,11 +115,12 @@ func producerToken(token, dataDir string) (string, error) {
 func runNotifications(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
 	fs := newFlagSet("notifications", "Lists the e-mail notices in the outbox, newest first, sent or not.\nReads the database directly; safe while pusher serve runs.", getenv, stderr)
 	dataDir := dataDirFlag(fs)
+	dbURL := databaseURLFlag(fs)
 	limit := fs.int("limit", "", 50, "how many notices to list")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
-	db, err := sqlite.OpenReadOnly(ctx, filepath.Join(*dataDir, sqlite.FileName))
+	db, err := openForReading(ctx, *dbURL, *dataDir)
 	if err != nil {
 		return err
 	}

@@ -242,7 +242,9 @@ type pusherProcess struct {
 	done    chan error
 }
 
-func startPusher(t *testing.T, bin, dataDir, name string) *pusherProcess {
+// startPusher starts pusher serve from bin on dataDir (SQLite unless extra
+// names a -database-url), with a fast retry schedule and short leases.
+func startPusher(t *testing.T, bin, dataDir, name string, extra ...string) *pusherProcess {
 	t.Helper()
 	logPath := filepath.Join(filepath.Dir(dataDir), "serve-"+name+".log")
 	logFile, err := os.Create(logPath)
@@ -250,8 +252,9 @@ func startPusher(t *testing.T, bin, dataDir, name string) *pusherProcess {
 		t.Fatal(err)
 	}
 	defer logFile.Close()
-	cmd := exec.Command(bin, "serve", "-addr", "127.0.0.1:0", "-data-dir", dataDir, "-allow-http",
-		"-retry-schedule", "50x200ms", "-log-level", "warn", "-delivery-timeout", "2s", "-lease-timeout", "3s")
+	args := append([]string{"serve", "-addr", "127.0.0.1:0", "-data-dir", dataDir, "-allow-http",
+		"-retry-schedule", "50x200ms", "-log-level", "warn", "-delivery-timeout", "2s", "-lease-timeout", "3s"}, extra...)
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "PUSHER_LOG_LEVEL=warn")
 	cmd.Stderr = logFile
 	stdout, err := cmd.StdoutPipe()

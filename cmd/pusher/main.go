@@ -10,6 +10,7 @@
 //	pusher simulate       publish a realistic stream of shop events
 //	pusher listen         run a local receiver that prints and verifies deliveries
 //	pusher notifications  list the e-mail notices in the outbox
+//	pusher copy           copy a SQLite database to PostgreSQL
 //	pusher version        print the version
 //
 // Run "pusher <command> -h" for a command's settings.
@@ -74,6 +75,8 @@ func run(ctx context.Context, args []string, getenv env, stdout, stderr io.Write
 		return runListen(ctx, rest, getenv, stdout, stderr)
 	case "notifications":
 		return runNotifications(ctx, rest, getenv, stdout, stderr)
+	case "copy":
+		return runCopy(ctx, rest, getenv, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "pusher", Version())
 		return nil
@@ -98,6 +101,7 @@ Commands:
   simulate       publish a realistic stream of shop events
   listen         run a local receiver that prints and verifies deliveries
   notifications  list the e-mail notices in the outbox
+  copy           copy a SQLite database to PostgreSQL (to scale out)
   version        print the version
 
 Run "pusher <command> -h" for the settings of a command.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pusher-hq/pusher/internal/signing"
+	"github.com/pusher-hq/pusher/internal/store/pgtest"
 )
 
 const testOrg = "d3f03ffa-4a18-4282-bbfa-efd5f642ffb7"
@@ -73,9 +74,14 @@ type recorded struct {
 	sig string
 }
 
-func TestEndToEnd(t *testing.T) {
+func TestEndToEnd(t *testing.T) { testEndToEnd(t) }
+
+// The same run on PostgreSQL (skipped when PUSHER_TEST_POSTGRES is not set).
+func TestEndToEndOnPostgres(t *testing.T) { testEndToEnd(t, "-database-url", pgtest.DSN(t)) }
+
+func testEndToEnd(t *testing.T, extra ...string) {
 	dataDir := filepath.Join(t.TempDir(), "data")
-	url, stop := startServe(t, dataDir)
+	url, stop := startServe(t, dataDir, extra...)
 
 	var mu sync.Mutex
 	var got []recorded

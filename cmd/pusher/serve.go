@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -22,7 +21,6 @@ import (
 	"github.com/pusher-hq/pusher/internal/delivery"
 	"github.com/pusher-hq/pusher/internal/httpapi"
 	"github.com/pusher-hq/pusher/internal/notify"
-	"github.com/pusher-hq/pusher/internal/store/sqlite"
 	"github.com/pusher-hq/pusher/internal/webhook"
 )
 
@@ -30,6 +28,7 @@ import (
 type serveConfig struct {
 	Addr            string
 	DataDir         string
+	DatabaseURL     string
 	JWKSURL         string
 	Issuer          string
 	Audience        string
@@ -52,15 +51,18 @@ type serveConfig struct {
 	LogFormat       string
 }
 
-const serveSummary = `Runs the subscription API, the ingest API and the delivery engine on one
-embedded SQLite database in the data directory. Stops gracefully on SIGTERM or
-Ctrl-C: no new requests, attempts in flight finish, then the database closes.`
+const serveSummary = `Runs the subscription API, the ingest API and the delivery engine on the
+embedded SQLite database in the data directory, or on PostgreSQL when
+-database-url is set (then any number of instances may share it). Stops
+gracefully on SIGTERM or Ctrl-C: no new requests, attempts in flight finish,
+then the database closes.`
 
 func parseServeConfig(args []string, getenv env, stderr io.Writer) (serveConfig, error) {
 	var c serveConfig
 	fs := newFlagSet("serve", serveSummary, getenv, stderr)
 	fs.StringVar(&c.Addr, "addr", envOr(getenv, "PUSHER_ADDR", ":8080"), "listen address (env PUSHER_ADDR)")
 	dataDir := dataDirFlag(fs)
+	dbURL := databaseURLFlag(fs)
 	jwks := fs.string("jwks-url", "PUSHER_JWKS_URL", "", "verify tokens with this JWKS URL instead of the local key")
 	issuer := fs.string("jwt-issuer", "PUSHER_JWT_ISSUER", "", "required token issuer (iss); empty = not checked")
 	audience := fs.string("jwt-audience", "PUSHER_JWT_AUDIENCE", "", "required token audience (aud); empty = not checked")
@@ -88,6 +90,7 @@ func parseServeConfig(args []string, getenv env, stderr io.Writer) (serveConfig,
 	if err != nil {
 		return c, err
 	}
+	c.DatabaseURL = *dbURL
 	c.DataDir, c.JWKSURL, c.Issuer, c.Audience, c.AllowHTTP = *dataDir, *jwks, *issuer, *audience, *allowHTTP
 	c.LeaseTimeout = *lease
 	c.Timeout, c.Schedule, c.Workers, c.PerSubscription, c.PollInterval = *timeout, sched, *workers, *perSub, *poll
@@ -146,7 +149,7 @@ func runServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return err
 	}
-	db, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, sqlite.FileName))
+	db, err := openDatabase(ctx, cfg.DatabaseURL, cfg.DataDir)
 	if err != nil {
 		return err
 	}
@@ -179,7 +182,12 @@ func runServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		AllowHTTPDestinations: cfg.AllowHTTP, MaxBodyBytes: int64(cfg.MaxBody), MaxIngestBytes: int64(cfg.MaxIngestBody),
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 	})
-	return serve(ctx, cfg, log, handler, stdout, engine.Run, sender.Run)
+	loops := []func(context.Context) error{engine.Run, sender.Run}
+	if db.listen != nil {
+		loops = append(loops, func(ctx context.Context) error { return db.listen(ctx, engine.Notify) })
+	}
+	log.Info("database", "store", db.where)
+	return serve(ctx, cfg, log, handler, stdout, loops...)
 }
 
 // serve listens, runs the background loops, and on cancellation shuts down

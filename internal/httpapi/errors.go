@@ -35,6 +35,10 @@ var statuses = map[webhook.Code]struct {
 	webhook.Internal:         {http.StatusInternalServerError, webhook.TypeInternalError},
 }
 
+// retryAfterSeconds is the Retry-After of a 503: a database restart
+// usually takes a few seconds.
+const retryAfterSeconds = "5"
+
 // writeError is the only place an error becomes a response. A *webhook.Error
 // is shown as it is; any other error is logged and reported as an internal
 // error without its text.
@@ -58,6 +62,12 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	}
 	if body.Violations == nil {
 		body.Violations = []webhook.Violation{}
+	}
+	if e.Code == webhook.Unavailable {
+		// The database is away (a restart, a failover): nothing was stored,
+		// so the client retries, as Retry-After tells it to.
+		w.Header().Set("Retry-After", retryAfterSeconds)
+		log.Warn("unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	writeJSON(w, s.status, body)
 }

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -17,6 +18,8 @@ import (
 	"github.com/pusher-hq/pusher/internal/auth"
 	"github.com/pusher-hq/pusher/internal/delivery"
 	"github.com/pusher-hq/pusher/internal/httpapi"
+	"github.com/pusher-hq/pusher/internal/store"
+	"github.com/pusher-hq/pusher/internal/store/pgtest"
 	"github.com/pusher-hq/pusher/internal/store/sqlite"
 )
 
@@ -29,12 +32,42 @@ const (
 
 var allScopes = []string{"READ:PURCHASE", "READ:PRODUCT", "READ:USERINFO"}
 
-// testAPI is the whole HTTP API on a real SQLite store, with real JWTs and a
-// real delivery client for the TestMessage handshake.
+// onPostgres is set for the second run of the tests (see TestMain).
+var onPostgres bool
+
+// TestMain runs the tests on SQLite, then again on PostgreSQL when
+// PUSHER_TEST_POSTGRES is set, so the API behaves the same on both drivers.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if code == 0 && os.Getenv("PUSHER_TEST_POSTGRES") != "" {
+		fmt.Println("== httpapi: the same tests on PostgreSQL")
+		onPostgres = true
+		code = m.Run()
+	}
+	os.Exit(code)
+}
+
+// openStore opens an empty store for a test: SQLite in dir, or a fresh
+// PostgreSQL schema in the second run.
+func openStore(t *testing.T, dir string) store.Store {
+	t.Helper()
+	if onPostgres {
+		return pgtest.Open(t)
+	}
+	db, err := sqlite.Open(context.Background(), filepath.Join(dir, sqlite.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// testAPI is the whole HTTP API on a real store (SQLite, or PostgreSQL),
+// with real JWTs and a real delivery client for the TestMessage handshake.
 type testAPI struct {
 	t      *testing.T
 	url    string
-	db     *sqlite.DB
+	db     store.Store
 	key    *auth.LocalKey
 	client *delivery.Client
 	cfg    httpapi.Config
@@ -46,11 +79,7 @@ type testAPI struct {
 func newAPI(t *testing.T, configure ...func(*httpapi.Config)) *testAPI {
 	t.Helper()
 	dir := t.TempDir()
-	db, err := sqlite.Open(context.Background(), filepath.Join(dir, sqlite.FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := openStore(t, dir)
 	key, err := auth.LoadOrCreateLocalKey(dir)
 	if err != nil {
 		t.Fatal(err)

@@ -44,10 +44,12 @@ type Notice struct {
 	Undelivered int // messages that were not delivered (set by the store)
 }
 
-// Reason puts the notice's failure into words; "" when it has none.
+// Reason puts the notice's failure into words; "" when it has none. A
+// failure without a class but with a detail (a notice stored before classes
+// were) reads as its detail.
 func (n Notice) Reason() string {
 	if n.Failure.Class == "" {
-		return ""
+		return n.Failure.Detail
 	}
 	return n.Failure.Reason(n.Destination)
 }

@@ -1,7 +1,8 @@
 -- The failing-notice throttle is subscription state now (it was a count of
 -- recent notices), and notices are stored as explicit columns (they were the
 -- JSON of a Go struct). Existing notices keep their facts; their reason,
--- already in words, becomes the detail of an "other" failure.
+-- already in words, is kept as the detail of a failure without a class
+-- (webhook.Notice.Reason shows such a detail as it is).
 ALTER TABLE subscriptions ADD COLUMN last_failing_notice_at INTEGER;
 UPDATE subscriptions SET last_failing_notice_at =
     (SELECT max(n.created_at) FROM notices n WHERE n.subscription_uuid = subscriptions.uuid AND n.kind = 'failing');
@@ -35,7 +36,7 @@ INSERT INTO notices_v3 (id, kind, subscription_uuid, organization_uuid, recipien
         created_at, next_send_at, attempts, last_error, sent_at)
     SELECT id, kind, subscription_uuid, coalesce(data ->> '$.OrganizationUUID', ''), recipient,
         coalesce(data ->> '$.Destination', ''), coalesce(data -> '$.EventNames', '[]'),
-        CASE WHEN coalesce(data ->> '$.Reason', '') = '' THEN '' ELSE 'other' END, coalesce(data ->> '$.Reason', ''),
+        '', coalesce(data ->> '$.Reason', ''),
         nullif(CAST(unixepoch(data ->> '$.NextAttemptAt', 'subsec') * 1000000 AS INTEGER), -62135596800000000),
         nullif(CAST(unixepoch(data ->> '$.DeleteAt', 'subsec') * 1000000 AS INTEGER), -62135596800000000),
         nullif(CAST(unixepoch(data ->> '$.FailingSince', 'subsec') * 1000000 AS INTEGER), -62135596800000000),

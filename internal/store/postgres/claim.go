@@ -1,0 +1,122 @@
+package postgres
+
+import (
+	"cmp"
+	"context"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pusher-hq/pusher/internal/store"
+)
+
+// ClaimMessages implements store.Store. A Limit of 0 or less claims
+// nothing.
+func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) (out []*store.Delivery, err error) {
+	defer wrap(&err, "postgres.ClaimMessages(limit %d)", p.Limit)
+	if p.Limit <= 0 {
+		return nil, nil
+	}
+	err = db.inTx(ctx, func(tx pgx.Tx) error {
+		b := &pgx.Batch{}
+		queueClaim(b, p, false, &out)
+		return tx.SendBatch(ctx, b).Close()
+	})
+	return out, err
+}
+
+// A claim takes two statements of one READ COMMITTED transaction, sent
+// together in one round trip.
+//
+// The first statement picks the subscriptions that may have messages to
+// lease (an ACTIVE one with pending messages and fewer than PerSubscription
+// leased, a FAILING one that is due, has pending messages and none leased),
+// those whose oldest pending message is oldest first, at most Limit of
+// them, and locks them FOR NO KEY UPDATE in uuid order. It keeps the locked
+// uuids in the transaction-local setting pusher.claim for the second
+// statement. ClaimMessages holds no other lock, so it waits for the
+// subscriptions another instance is claiming for or recording results of
+// (claimLockSQL): locks taken in uuid order cannot deadlock, and a
+// claimer that skipped them would go away empty-handed while a few busy
+// subscriptions are all locked. RecordAndClaim already holds the locks of
+// its results' subscriptions, so it skips the locked ones
+// (claimLockSkipSQL) rather than wait while holding locks.
+//
+// claimLeaseSQL then decides with a new snapshot, taken after the locks
+// were granted, so it sees every lease committed by the other instances:
+// it counts each locked subscription's leased messages again and leases
+// its oldest pending messages into the free slots, round-robin across the
+// subscriptions (by rank within the subscription, then age) up to Limit.
+// Leases are only added under these row locks, so no other transaction
+// can add one to these subscriptions before this one commits. One
+// statement would not do: its snapshot predates the locks, and would miss
+// leases committed while it waited for them.
+const (
+	claimCandidatesSQL = `SELECT c.uuid FROM subscriptions c
+	WHERE EXISTS (SELECT 1 FROM messages m WHERE m.subscription_uuid = c.uuid AND m.state = 'pending')
+	  AND CASE c.status
+		WHEN 'ACTIVE' THEN (SELECT count(*) FROM messages m
+			WHERE m.subscription_uuid = c.uuid AND m.state = 'leased') < $2::int
+		ELSE c.next_retry_at <= $1
+			AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.subscription_uuid = c.uuid AND m.state = 'leased')
+	  END
+	ORDER BY (SELECT min(m.id) FROM messages m WHERE m.subscription_uuid = c.uuid AND m.state = 'pending')
+	LIMIT $3::int`
+	claimLockHead = `SELECT set_config('pusher.claim', coalesce(array_agg(uuid)::text, '{}'), true) FROM (
+	SELECT s.uuid FROM subscriptions s WHERE s.uuid IN (` + claimCandidatesSQL + `)
+	ORDER BY s.uuid FOR NO KEY UPDATE OF s`
+	claimLockSQL     = claimLockHead + `) locked`
+	claimLockSkipSQL = claimLockHead + ` SKIP LOCKED) locked`
+
+	claimLeaseSQL = `WITH free AS (
+	SELECT s.uuid, CASE s.status
+		WHEN 'ACTIVE' THEN $2::int - (SELECT count(*) FROM messages m
+			WHERE m.subscription_uuid = s.uuid AND m.state = 'leased')
+		ELSE CASE WHEN s.next_retry_at <= $1 AND NOT EXISTS (SELECT 1 FROM messages m
+			WHERE m.subscription_uuid = s.uuid AND m.state = 'leased') THEN 1 ELSE 0 END
+		END AS slots
+	FROM subscriptions s WHERE s.uuid = ANY (current_setting('pusher.claim')::text[])
+), ranked AS (
+	SELECT p.id, row_number() OVER (PARTITION BY f.uuid ORDER BY p.id) AS rank
+	FROM free f CROSS JOIN LATERAL (SELECT m.id FROM messages m
+		WHERE m.subscription_uuid = f.uuid AND m.state = 'pending'
+		ORDER BY m.id LIMIT greatest(least(f.slots, $3::int), 0)) p
+), chosen AS (
+	SELECT id FROM ranked ORDER BY rank, id LIMIT $3::int
+)
+UPDATE messages m SET state = 'leased', lease_token = $4, leased_at = $1, lease_expires_at = $5
+FROM chosen c, subscriptions s, events e
+WHERE m.id = c.id AND m.state = 'pending' AND s.uuid = m.subscription_uuid AND e.message_id = m.message_id
+RETURNING m.id, m.lease_token, m.leased_at, m.attempts, s.uuid, s.organization_uuid, s.destination,
+	s.signing_key, s.contact_email, s.event_names,
+	e.organization_uuid, e.message_uuid, e.event_name, e.message_id, e.payload, e.timestamp`
+)
+
+// queueClaim queues the two statements of a claim with p to b, the first
+// one skipping locked subscriptions if skipLocked is set; once b's results
+// are read, *out holds the leased messages, oldest first. p.Limit must be
+// positive.
+func queueClaim(b *pgx.Batch, p store.ClaimParams, skipLocked bool, out *[]*store.Delivery) {
+	lock := claimLockSQL
+	if skipLocked {
+		lock = claimLockSkipSQL
+	}
+	b.Queue(lock, p.Now, p.PerSubscription, p.Limit)
+	b.Queue(claimLeaseSQL, p.Now, p.PerSubscription, p.Limit, newLeaseToken(), p.Now.Add(p.LeaseFor)).
+		Query(func(rows pgx.Rows) error {
+			ds, err := pgx.CollectRows(rows, scanDelivery)
+			slices.SortFunc(ds, func(a, b *store.Delivery) int { return cmp.Compare(a.ID, b.ID) })
+			*out = ds
+			return err
+		})
+}
+
+func scanDelivery(row pgx.CollectableRow) (*store.Delivery, error) {
+	var d store.Delivery
+	e := &d.Envelope
+	err := row.Scan(&d.ID, &d.LeaseToken, &d.LeasedAt, &d.Attempts, &d.SubscriptionUUID, &d.OrganizationUUID,
+		&d.Destination, &d.SigningKey, &d.ContactEmail, &d.EventNames,
+		&e.OrganizationUUID, &e.MessageUUID, &e.EventName, &e.MessageID, &e.Payload, &e.Timestamp)
+	d.LeasedAt, d.EventNames = d.LeasedAt.UTC(), nonNil(d.EventNames)
+	return &d, err
+}

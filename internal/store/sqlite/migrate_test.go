@@ -1,0 +1,68 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/pusher-hq/pusher/internal/webhook"
+)
+
+// A database written before notices became columns keeps its notices and
+// its failing-notice throttle through migration 0003.
+func TestMigrationKeepsOldNotices(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), FileName)
+	db, err := sql.Open("sqlite", dsn(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `CREATE TABLE migrations (name TEXT PRIMARY KEY) STRICT`); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"migrations/0001_init.sql", "migrations/0002_queue_stats.sql"} {
+		if err := applyMigration(ctx, db, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	created := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	mustExec(t, db, `INSERT INTO subscriptions VALUES ('s1', 'org', 'client', 'WEBHOOK', '[]', 'https://x.example/', 'ops@example.com',
+		'FAILING', 'key', 1, 1, ?, 1, ?)`, created.UnixMicro(), created.Add(time.Minute).UnixMicro())
+	mustExec(t, db, `INSERT INTO notices (kind, subscription_uuid, recipient, data, created_at, next_send_at) VALUES
+		('failing', 's1', 'ops@example.com', ?, ?, ?)`, `{"Kind":"failing","To":"ops@example.com","OrganizationUUID":"org",
+		"SubscriptionUUID":"s1","Destination":"https://x.example/","EventNames":[],"CreatedAt":"2026-11-30T12:00:00Z",
+		"Reason":"HTTP 503 from https://x.example/","NextAttemptAt":"2026-11-30T12:01:00.5Z","DeleteAt":"2026-12-03T11:40:00Z",
+		"FailingSince":"0001-01-01T00:00:00Z","HeldMessages":0,"Undelivered":0}`, created.UnixMicro(), created.UnixMicro())
+	if err := migrate(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	store, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	ns, err := store.UnsentNotices(ctx)
+	if err != nil || len(ns) != 1 {
+		t.Fatalf("UnsentNotices = %v, %v", ns, err)
+	}
+	n := ns[0]
+	if n.Kind != webhook.NoticeFailing || n.OrganizationUUID != "org" || n.Destination != "https://x.example/" ||
+		!n.NextAttemptAt.Equal(created.Add(time.Minute+500*time.Millisecond)) || !n.FailingSince.IsZero() ||
+		n.Reason() != "HTTP 503 from https://x.example/" || n.EventNames == nil {
+		t.Errorf("migrated notice = %+v (reason %q)", n, n.Reason())
+	}
+	subs, _ := store.AllSubscriptions(ctx)
+	if len(subs) != 1 || !subs[0].LastFailingNoticeAt.Equal(created) {
+		t.Errorf("migrated subscription = %+v, want its last failing notice at %v", subs, created)
+	}
+}
+
+func mustExec(t *testing.T, db *sql.DB, query string, args ...any) {
+	t.Helper()
+	if _, err := db.Exec(query, args...); err != nil {
+		t.Fatal(err)
+	}
+}
