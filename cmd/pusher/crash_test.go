@@ -70,13 +70,7 @@ func TestCrashRecovery(t *testing.T) {
 
 	// ~3000 realistic events of one organization, in batches of 1–20.
 	events := crashEvents(org, 3000)
-	rng := rand.New(rand.NewPCG(1, 2))
-	var batches [][]simulate.Event
-	for i := 0; i < len(events); {
-		n := min(1+rng.IntN(20), len(events)-i)
-		batches = append(batches, events[i:i+n])
-		i += n
-	}
+	batches := randomBatches(events, 1)
 
 	// Phase 1: 8 publishers until the server is killed. A batch is acked
 	// only when its request was answered 202; a batch whose request failed
@@ -391,6 +385,18 @@ func postEvents(base, token string, events []simulate.Event) (ingestResponse, er
 		return res, fmt.Errorf("%d messageIds for %d events", len(res.MessageIDs), len(events))
 	}
 	return res, nil
+}
+
+// randomBatches cuts events into batches of 1–20, the sizes drawn from seed.
+func randomBatches(events []simulate.Event, seed uint64) [][]simulate.Event {
+	rng := rand.New(rand.NewPCG(seed, seed+1))
+	var batches [][]simulate.Event
+	for i := 0; i < len(events); {
+		n := min(1+rng.IntN(20), len(events)-i)
+		batches = append(batches, events[i:i+n])
+		i += n
+	}
+	return batches
 }
 
 // crashEvents returns n realistic events of org from the simulated shop.

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -70,13 +69,7 @@ func TestScaleOutSurvivesAKilledInstance(t *testing.T) {
 	rcv.setKey(createSubscription(t, c.procs[0].url, c.subToken, dest.URL+"/hook"))
 
 	events := crashEvents(c.org, 3000)
-	rng := rand.New(rand.NewPCG(3, 4))
-	var batches [][]simulate.Event
-	for i := 0; i < len(events); {
-		n := min(1+rng.IntN(20), len(events)-i)
-		batches = append(batches, events[i:i+n])
-		i += n
-	}
+	batches := randomBatches(events, 3)
 
 	acked := newAckSet()
 	var next atomic.Int64

@@ -33,7 +33,7 @@ func DSN(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv(EnvVar)
 	if base == "" {
-		t.Skip(EnvVar + " not set: skipping PostgreSQL tests")
+		t.Skip(SkipNotice)
 	}
 	var b [8]byte
 	rand.Read(b[:])
@@ -42,6 +42,10 @@ func DSN(t testing.TB) string {
 	t.Cleanup(func() { exec(t, base, `DROP SCHEMA IF EXISTS `+schema+` CASCADE`) })
 	return WithParam(t, WithParam(t, base, "search_path", schema), "application_name", schema)
 }
+
+// SkipNotice is why a PostgreSQL test is skipped when PUSHER_TEST_POSTGRES
+// is not set.
+const SkipNotice = EnvVar + " not set: skipping PostgreSQL tests"
 
 // ApplicationName returns the application_name a DSN from DSN gives its
 // connections; "" if dsn cannot be parsed or sets none.

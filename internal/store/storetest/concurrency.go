@@ -34,6 +34,26 @@ func race(e *env, fn func(st store.Store, i int)) {
 	done.Wait()
 }
 
+// raceClaims has every handle claim with p rounds times at once and
+// returns how many messages were leased in all.
+func raceClaims(t *testing.T, e *env, p store.ClaimParams) int {
+	var mu sync.Mutex
+	total := 0
+	race(e, func(st store.Store, _ int) {
+		for range rounds {
+			ds, err := st.ClaimMessages(ctx, p)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			total += len(ds)
+			mu.Unlock()
+		}
+	})
+	return total
+}
+
 var concurrencyCases = []testCase{
 	{"NoMessageIsLeasedTwice", func(t *testing.T, e *env) {
 		for _, s := range []string{subA, subB, subC} {
@@ -68,41 +88,13 @@ var concurrencyCases = []testCase{
 	{"PerSubscriptionCapHoldsAcrossClaimers", func(t *testing.T, e *env) {
 		mustCreate(t, e.st, newSub(subA))
 		publishN(t, e.st, "r", 30)
-		var mu sync.Mutex
-		total := 0
-		race(e, func(st store.Store, _ int) {
-			for range rounds {
-				ds, err := st.ClaimMessages(ctx, claimParams(t0, 10, 3))
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				mu.Lock()
-				total += len(ds)
-				mu.Unlock()
-			}
-		})
-		if total != 3 {
+		if total := raceClaims(t, e, claimParams(t0, 10, 3)); total != 3 {
 			t.Errorf("%d messages leased in all with a cap of 3, want 3", total)
 		}
 	}},
 	{"OneProbeAcrossClaimers", func(t *testing.T, e *env) {
 		failOnce(t, e.st, 10)
-		var mu sync.Mutex
-		total := 0
-		race(e, func(st store.Store, _ int) {
-			for range rounds {
-				ds, err := st.ClaimMessages(ctx, claimParams(t0.Add(10*time.Second), 10, 4))
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				mu.Lock()
-				total += len(ds)
-				mu.Unlock()
-			}
-		})
-		if total != 1 {
+		if total := raceClaims(t, e, claimParams(t0.Add(10*time.Second), 10, 4)); total != 1 {
 			t.Errorf("%d probes of a FAILING subscription, want exactly 1", total)
 		}
 	}},
