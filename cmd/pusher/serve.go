@@ -38,6 +38,7 @@ type serveConfig struct {
 	Schedule        webhook.Schedule
 	Workers         int
 	PerSubscription int
+	PerOrganization int
 	PollInterval    time.Duration
 	Retention       time.Duration
 	MaxBody         int
@@ -70,7 +71,8 @@ func parseServeConfig(args []string, getenv env, stderr io.Writer) (serveConfig,
 	timeout := fs.duration("delivery-timeout", "PUSHER_DELIVERY_TIMEOUT", delivery.DefaultTimeout, "time a destination has to answer, also for the TestMessage")
 	lease := fs.duration("lease-timeout", "PUSHER_LEASE_TIMEOUT", 0, "how long a claimed message stays leased; a crashed instance's messages are redelivered after this; 0 = 3×delivery-timeout + 30 s")
 	schedule := fs.string("retry-schedule", "PUSHER_RETRY_SCHEDULE", webhook.ZettleSchedule.String(), "retry schedule after a failure, COUNTxINTERVAL steps; the default is Zettle's")
-	workers := fs.int("workers", "PUSHER_WORKERS", 64, "concurrent delivery attempts in all")
+	workers := fs.int("workers", "PUSHER_WORKERS", delivery.DefaultWorkers, "concurrent delivery attempts in all (each is a goroutine waiting on its destination)")
+	perOrg := fs.int("per-organization", "PUSHER_PER_ORGANIZATION", delivery.DefaultPerOrganization, "concurrent attempts per organization, so one tenant's slow destinations cannot take every worker")
 	perSub := fs.int("per-subscription", "PUSHER_PER_SUBSCRIPTION", 4, "concurrent attempts per ACTIVE subscription; 1 = strict per-subscription order")
 	poll := fs.duration("poll-interval", "PUSHER_POLL_INTERVAL", 250*time.Millisecond, "how often due retries are looked for")
 	retention := fs.duration("retention", "PUSHER_RETENTION", 7*24*time.Hour, "delivered messages are kept, and re-posted events recognised as duplicates, for this long")
@@ -92,7 +94,7 @@ func parseServeConfig(args []string, getenv env, stderr io.Writer) (serveConfig,
 	}
 	c.DatabaseURL = *dbURL
 	c.DataDir, c.JWKSURL, c.Issuer, c.Audience, c.AllowHTTP = *dataDir, *jwks, *issuer, *audience, *allowHTTP
-	c.LeaseTimeout = *lease
+	c.LeaseTimeout, c.PerOrganization = *lease, *perOrg
 	c.Timeout, c.Schedule, c.Workers, c.PerSubscription, c.PollInterval = *timeout, sched, *workers, *perSub, *poll
 	c.Retention, c.MaxBody, c.MaxIngestBody = *retention, *maxBody, *maxIngest
 	c.SMTPURL, c.MailFrom, c.NoticeEvery, c.NoticePoll, c.ShutdownTimeout = *smtpURL, *mailFrom, *noticeEvery, *noticePoll, *shutdown
@@ -106,8 +108,8 @@ func (c serveConfig) validate() error {
 		return errors.New("delivery-timeout must be positive")
 	case c.LeaseTimeout < 0 || c.LeaseTimeout > 0 && c.LeaseTimeout <= c.Timeout:
 		return errors.New("lease-timeout must be longer than delivery-timeout (or 0 for the default)")
-	case c.Workers < 1 || c.PerSubscription < 1:
-		return errors.New("workers and per-subscription must be at least 1")
+	case c.Workers < 1 || c.PerSubscription < 1 || c.PerOrganization < 1:
+		return errors.New("workers, per-subscription and per-organization must be at least 1")
 	case c.NoticePoll <= 0:
 		return errors.New("notice-poll-interval must be positive")
 	case c.LogFormat != "text" && c.LogFormat != "json":
@@ -169,7 +171,7 @@ func runServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	client := delivery.NewClient(userAgent(), cfg.Timeout, cfg.PerSubscription*4)
 	engine := &delivery.Engine{
 		Queue: db, Client: client, Logger: log, Schedule: cfg.Schedule, Workers: cfg.Workers,
-		PerSubscription: cfg.PerSubscription, PollInterval: cfg.PollInterval, FailingNoticeEvery: cfg.NoticeEvery,
+		PerSubscription: cfg.PerSubscription, PerOrganization: cfg.PerOrganization, PollInterval: cfg.PollInterval, FailingNoticeEvery: cfg.NoticeEvery,
 		Retention: cfg.Retention, LeaseFor: cfg.LeaseTimeout,
 	}
 	sender, wakeSender, err := noticeSender(cfg, db, log)

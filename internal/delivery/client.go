@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -58,6 +59,7 @@ type Outcome struct {
 	Class      webhook.Class // "" on success (any 2xx)
 	Detail     string        // error text for transport failures
 	Body       []byte        // first 1 KiB of the response body
+	RetryAfter time.Duration // Retry-After of a 429 or 503 answer; 0 if none or unreadable
 }
 
 // OK reports whether the destination accepted the message.
@@ -95,7 +97,29 @@ func (c *Client) Post(ctx context.Context, destination, signingKey string, env w
 		return out
 	}
 	out.Class = classifyStatus(resp.StatusCode)
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+		out.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), out.StartedAt)
+	}
 	return out
+}
+
+// parseRetryAfter reads a Retry-After header: seconds, or an HTTP date
+// (measured from now). It returns 0 for an empty, unreadable or past value.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		return time.Duration(min(secs, int64(24*time.Hour/time.Second))) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
 }
 
 // readBody keeps the first 1 KiB and drains a little more so the connection

@@ -26,8 +26,9 @@ type Engine struct {
 	Logger *slog.Logger
 
 	Schedule           webhook.Schedule // default webhook.ZettleSchedule
-	Workers            int              // concurrent attempts in all; default 64
+	Workers            int              // concurrent attempts in all; default DefaultWorkers
 	PerSubscription    int              // concurrent attempts per ACTIVE subscription; default 4 (1 = strict order)
+	PerOrganization    int              // concurrent attempts per organization; default DefaultPerOrganization
 	PollInterval       time.Duration    // how often due retries are looked for; default 250 ms
 	FailingNoticeEvery time.Duration    // at most one "failing" notice per subscription per this; default 24 h
 	Retention          time.Duration    // delivered messages and events are pruned after this; default 7 days
@@ -50,7 +51,10 @@ func (e *Engine) init() {
 			e.Schedule = webhook.ZettleSchedule
 		}
 		if e.Workers <= 0 {
-			e.Workers = 64
+			e.Workers = DefaultWorkers
+		}
+		if e.PerOrganization <= 0 {
+			e.PerOrganization = DefaultPerOrganization
 		}
 		if e.PerSubscription <= 0 {
 			e.PerSubscription = 4
@@ -147,8 +151,18 @@ func (s *slots) release(n int) {
 }
 
 func (e *Engine) claimParams(limit int) store.ClaimParams {
-	return store.ClaimParams{Now: e.Now(), Limit: limit, PerSubscription: e.PerSubscription, LeaseFor: e.leaseFor()}
+	return store.ClaimParams{Now: e.Now(), Limit: limit, PerSubscription: e.PerSubscription,
+		PerOrganization: e.PerOrganization, LeaseFor: e.leaseFor()}
 }
+
+// Concurrency defaults. An attempt is a goroutine waiting on its
+// destination, so there can be many; what keeps one tenant's destinations
+// that never answer from taking them all is the per-organization cap (and
+// the one slot of a subscription whose last attempt timed out).
+const (
+	DefaultWorkers         = 512
+	DefaultPerOrganization = 64
+)
 
 // dispatch hands claimed deliveries to the workers and returns the unused
 // part of the reservation.
@@ -200,7 +214,7 @@ func (e *Engine) attemptResult(d *store.Delivery, out Outcome) store.AttemptResu
 	r := store.AttemptResult{
 		DeliveryID: d.ID, LeaseToken: d.LeaseToken, StartedAt: out.StartedAt, Duration: out.Duration,
 		StatusCode: out.StatusCode, ErrorClass: out.Class, ErrorDetail: out.Detail, Timeout: e.Client.timeout(),
-		ResponseBody: out.Body,
+		RetryAfter: out.RetryAfter, ResponseBody: out.Body,
 	}
 	if !out.OK() {
 		e.Logger.Info("delivery failed", "subscription", d.SubscriptionUUID, "messageId", d.Envelope.MessageID,
@@ -226,7 +240,8 @@ func (e *Engine) record(ctx context.Context, results <-chan store.AttemptResult,
 		}
 		rec := store.RecordParams{
 			Results: batch, Now: e.Now(),
-			Policy: webhook.RetryPolicy{Schedule: e.Schedule, FailingNoticeEvery: e.FailingNoticeEvery},
+			Policy: webhook.RetryPolicy{Schedule: e.Schedule, FailingNoticeEvery: e.FailingNoticeEvery,
+				MaxRetryAfter: webhook.DefaultMaxRetryAfter},
 		}
 		ds, err := e.Queue.RecordAndClaim(context.Background(), rec, e.claimParams(n))
 		if err != nil {

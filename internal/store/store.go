@@ -144,14 +144,18 @@ type PublishResult struct {
 // ClaimParams says which messages ClaimMessages leases.
 //
 // For each ACTIVE subscription, pending messages are leased oldest first
-// while fewer than PerSubscription of its messages are leased. For each
-// FAILING subscription whose next retry is due and that has no leased
-// message, only its oldest pending message is leased. At most Limit messages
-// are leased in all, taken round-robin across subscriptions.
+// while fewer than PerSubscription of its messages are leased (1 while
+// its LastAttemptTimedOut is set). For each FAILING subscription whose next
+// retry is due and that has no leased message, only its oldest pending
+// message is leased. At most PerOrganization messages of one organization
+// are leased at a time (0 = no limit), so one tenant's slow destinations
+// cannot take every worker. At most Limit messages are leased in all, taken
+// round-robin across subscriptions.
 type ClaimParams struct {
 	Now             time.Time
 	Limit           int
 	PerSubscription int
+	PerOrganization int
 	LeaseFor        time.Duration
 }
 
@@ -180,6 +184,7 @@ type AttemptResult struct {
 	ErrorClass   webhook.Class // "" on success
 	ErrorDetail  string
 	Timeout      time.Duration // the delivery timeout in force
+	RetryAfter   time.Duration // Retry-After of a 429 or 503 answer; 0 if none
 	ResponseBody []byte        // first 1 KiB
 }
 
@@ -249,6 +254,7 @@ type Attempt struct {
 	StatusCode   int
 	ErrorClass   webhook.Class
 	ErrorDetail  string
+	RetryAfter   time.Duration
 	ResponseBody []byte
 }
 

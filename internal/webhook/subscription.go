@@ -46,6 +46,11 @@ type Subscription struct {
 	// LastFailingNoticeAt is when the last "failing" notice was queued; it
 	// throttles them (RetryPolicy.FailingNoticeEvery).
 	LastFailingNoticeAt time.Time
+	// LastAttemptTimedOut is set while the last attempt of s timed out: s
+	// then has one attempt in flight at a time until one succeeds, so a
+	// destination that never answers ties up one worker, not several, and
+	// an update does not re-arm it.
+	LastAttemptTimedOut bool
 }
 
 // Wants reports whether an event named eventName is delivered to s.

@@ -7,7 +7,14 @@ import "time"
 type RetryPolicy struct {
 	Schedule           Schedule      // ZettleSchedule unless configured
 	FailingNoticeEvery time.Duration // at most one failing notice per subscription per this; 0 = no limit
+	// MaxRetryAfter caps how far a destination's Retry-After (on 429 or
+	// 503) may push its next retry; 0 ignores Retry-After.
+	MaxRetryAfter time.Duration
 }
+
+// DefaultMaxRetryAfter is the RetryPolicy.MaxRetryAfter pusher uses: a
+// destination may ask for at most an hour's pause.
+const DefaultMaxRetryAfter = time.Hour
 
 // Attempt is the outcome of one delivery attempt of a message, as
 // AfterAttempt needs it.
@@ -19,6 +26,9 @@ type Attempt struct {
 	// once it is delivered.
 	ThenDelete bool
 	Now        time.Time // when the outcome is recorded
+	// RetryAfter is the pause the destination asked for with Retry-After
+	// on a 429 or 503; 0 if none.
+	RetryAfter time.Duration
 }
 
 // Transition is what a store writes after an attempt, besides marking the
@@ -47,21 +57,52 @@ type Transition struct {
 //   - failure of a FAILING s's probe (a message leased since the episode
 //     began): failures+1 and the next retry from the schedule;
 //   - a failure of a message leased before the episode began changes nothing;
-//   - when the schedule is exhausted, s is deleted with a "deleted" notice.
+//   - when the schedule is exhausted, s is deleted with a "deleted" notice;
+//   - a Retry-After from the destination delays the next retry (never
+//     earlier than the schedule), by at most p.MaxRetryAfter;
+//   - an attempt that timed out marks s LastAttemptTimedOut (one attempt in
+//     flight until one succeeds, see store.ClaimParams); a success clears it.
 //
 // It is pure: s is not modified.
 func (s *Subscription) AfterAttempt(p RetryPolicy, a Attempt) Transition {
-	if a.OK {
-		return s.afterSuccess(a)
-	}
+	var t Transition
 	switch {
+	case a.OK:
+		t = s.afterSuccess(a)
 	case s.Status != Failing:
-		return s.startFailing(p, a)
+		t = s.startFailing(p, a)
 	case !a.LeasedAt.Before(s.FailingSince):
-		return s.failAgain(p, a)
-	default: // leased before the episode began: only requeued
-		return Transition{}
+		t = s.failAgain(p, a)
 	}
+	return s.markTimeout(t, a)
+}
+
+// markTimeout records in t whether the attempt timed out, when that changes
+// and s is not deleted.
+func (s *Subscription) markTimeout(t Transition, a Attempt) Transition {
+	timedOut := !a.OK && a.Failure.Class == ClassTimeout
+	if t.Delete || (t.Subscription == nil && s.LastAttemptTimedOut == timedOut) {
+		return t
+	}
+	if t.Subscription == nil {
+		next := *s
+		t.Subscription = &next
+	}
+	t.Subscription.LastAttemptTimedOut = timedOut
+	return t
+}
+
+// retryAt is when the next retry is due: the schedule's time, or later if
+// the destination asked for a pause (capped at p.MaxRetryAfter).
+func (p RetryPolicy) retryAt(scheduled time.Time, a Attempt) time.Time {
+	if a.RetryAfter <= 0 || p.MaxRetryAfter <= 0 {
+		return scheduled
+	}
+	asked := a.Now.Add(min(a.RetryAfter, p.MaxRetryAfter))
+	if asked.After(scheduled) {
+		return asked
+	}
+	return scheduled
 }
 
 func (s *Subscription) afterSuccess(a Attempt) Transition {
@@ -84,12 +125,12 @@ func (s *Subscription) startFailing(p RetryPolicy, a Attempt) Transition {
 		return s.exhaust(a)
 	}
 	next := *s
-	next.Status, next.FailingSince, next.Failures, next.NextRetryAt = Failing, a.Now, 1, retry
+	next.Status, next.FailingSince, next.Failures, next.NextRetryAt = Failing, a.Now, 1, p.retryAt(retry, a)
 	t := Transition{Subscription: &next}
 	if s.LastFailingNoticeAt.IsZero() || a.Now.Sub(s.LastFailingNoticeAt) >= p.FailingNoticeEvery {
 		next.LastFailingNoticeAt = a.Now
 		t.Notice = newNotice(NoticeFailing, s, a.Now)
-		t.Notice.Failure, t.Notice.NextAttemptAt, t.Notice.DeleteAt = a.Failure, retry, p.Schedule.Last(a.Now)
+		t.Notice.Failure, t.Notice.NextAttemptAt, t.Notice.DeleteAt = a.Failure, next.NextRetryAt, p.Schedule.Last(a.Now)
 	}
 	return t
 }
@@ -101,7 +142,7 @@ func (s *Subscription) failAgain(p RetryPolicy, a Attempt) Transition {
 		return s.exhaust(a)
 	}
 	next := *s
-	next.Failures, next.NextRetryAt = failures, retry
+	next.Failures, next.NextRetryAt = failures, p.retryAt(retry, a)
 	return Transition{Subscription: &next}
 }
 

@@ -118,3 +118,52 @@ func TestWantsDisconnect(t *testing.T) {
 		t.Error("DeliveredName maps the wrong names")
 	}
 }
+
+func TestAfterAttemptRetryAfter(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	p := RetryPolicy{Schedule: Schedule{{Count: 5, Interval: time.Minute}}, MaxRetryAfter: time.Hour}
+	active := &Subscription{Status: Active}
+	failing := &Subscription{Status: Failing, FailingSince: t0, Failures: 1, NextRetryAt: t0.Add(time.Minute)}
+	later := t0.Add(time.Minute)
+	for _, tt := range []struct {
+		name       string
+		sub        *Subscription
+		retryAfter time.Duration
+		policy     RetryPolicy
+		now        time.Time
+		want       time.Time
+	}{
+		{"none keeps the schedule", active, 0, p, t0, t0.Add(time.Minute)},
+		{"shorter than the schedule keeps the schedule", active, 10 * time.Second, p, t0, t0.Add(time.Minute)},
+		{"longer delays the first retry", active, 10 * time.Minute, p, t0, t0.Add(10 * time.Minute)},
+		{"longer than the maximum is clamped", active, 48 * time.Hour, p, t0, t0.Add(time.Hour)},
+		{"ignored when the maximum is 0", active, 10 * time.Minute, RetryPolicy{Schedule: p.Schedule}, t0, t0.Add(time.Minute)},
+		{"delays a later retry too", failing, 30 * time.Minute, p, later, later.Add(30 * time.Minute)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := tt.sub.AfterAttempt(tt.policy, Attempt{Failure: Failure{Class: ClassHTTPStatus, StatusCode: 503},
+				LeasedAt: tt.now, Now: tt.now, RetryAfter: tt.retryAfter})
+			if tr.Subscription == nil || !tr.Subscription.NextRetryAt.Equal(tt.want) {
+				t.Fatalf("next retry = %+v, want %v", tr.Subscription, tt.want)
+			}
+		})
+	}
+}
+
+func TestAfterAttemptMarksTimeouts(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	p := RetryPolicy{Schedule: ZettleSchedule}
+	s := &Subscription{Status: Active}
+	tr := s.AfterAttempt(p, Attempt{Failure: Failure{Class: ClassTimeout}, LeasedAt: t0, Now: t0})
+	if tr.Subscription == nil || !tr.Subscription.LastAttemptTimedOut {
+		t.Fatalf("after a timeout: %+v, want LastAttemptTimedOut", tr.Subscription)
+	}
+	slow := *tr.Subscription
+	slow.Status = Active // as after an update: still marked
+	if tr := slow.AfterAttempt(p, Attempt{OK: true, LeasedAt: t0, Now: t0}); tr.Subscription == nil || tr.Subscription.LastAttemptTimedOut {
+		t.Errorf("after a success: %+v, want the mark cleared", tr.Subscription)
+	}
+	if tr := s.AfterAttempt(p, Attempt{Failure: Failure{Class: ClassHTTPStatus}, LeasedAt: t0, Now: t0}); tr.Subscription.LastAttemptTimedOut {
+		t.Error("an HTTP error marked the subscription as timing out")
+	}
+}

@@ -50,13 +50,16 @@ func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) (out []*st
 // Leases are only added under these row locks, so no other transaction
 // can add one to these subscriptions before this one commits. One
 // statement would not do: its snapshot predates the locks, and would miss
-// leases committed while it waited for them.
+// leases committed while it waited for them. The organization cap
+// (PerOrganization) counts the leases committed when the second statement
+// starts; organizations are not locked, so across instances claiming at the
+// same moment it may be exceeded by what they lease together.
 const (
 	claimCandidatesSQL = `SELECT c.uuid FROM subscriptions c
 	WHERE EXISTS (SELECT 1 FROM messages m WHERE m.subscription_uuid = c.uuid AND m.state = 'pending')
 	  AND CASE c.status
 		WHEN 'ACTIVE' THEN (SELECT count(*) FROM messages m
-			WHERE m.subscription_uuid = c.uuid AND m.state = 'leased') < $2::int
+			WHERE m.subscription_uuid = c.uuid AND m.state = 'leased') < CASE WHEN c.last_attempt_timed_out THEN 1 ELSE $2::int END
 		ELSE c.next_retry_at <= $1
 			AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.subscription_uuid = c.uuid AND m.state = 'leased')
 	  END
@@ -69,20 +72,28 @@ const (
 	claimLockSkipSQL = claimLockHead + ` SKIP LOCKED) locked`
 
 	claimLeaseSQL = `WITH free AS (
-	SELECT s.uuid, CASE s.status
-		WHEN 'ACTIVE' THEN $2::int - (SELECT count(*) FROM messages m
+	SELECT s.uuid, s.organization_uuid AS org, CASE s.status
+		WHEN 'ACTIVE' THEN CASE WHEN s.last_attempt_timed_out THEN 1 ELSE $2::int END - (SELECT count(*) FROM messages m
 			WHERE m.subscription_uuid = s.uuid AND m.state = 'leased')
 		ELSE CASE WHEN s.next_retry_at <= $1 AND NOT EXISTS (SELECT 1 FROM messages m
 			WHERE m.subscription_uuid = s.uuid AND m.state = 'leased') THEN 1 ELSE 0 END
 		END AS slots
 	FROM subscriptions s WHERE s.uuid = ANY (current_setting('pusher.claim')::text[])
+), org_free AS (
+	SELECT o.org, CASE WHEN $6::int <= 0 THEN $3::int ELSE $6::int - (SELECT count(*) FROM messages m
+		JOIN subscriptions os ON os.uuid = m.subscription_uuid
+		WHERE os.organization_uuid = o.org AND m.state = 'leased') END AS slots
+	FROM (SELECT DISTINCT org FROM free) o
 ), ranked AS (
-	SELECT p.id, row_number() OVER (PARTITION BY f.uuid ORDER BY p.id) AS rank
+	SELECT p.id, f.org, row_number() OVER (PARTITION BY f.uuid ORDER BY p.id) AS rank
 	FROM free f CROSS JOIN LATERAL (SELECT m.id FROM messages m
 		WHERE m.subscription_uuid = f.uuid AND m.state = 'pending'
 		ORDER BY m.id LIMIT greatest(least(f.slots, $3::int), 0)) p
+), org_ranked AS (
+	SELECT r.id, r.org, r.rank, row_number() OVER (PARTITION BY r.org ORDER BY r.rank, r.id) AS org_rank FROM ranked r
 ), chosen AS (
-	SELECT id FROM ranked ORDER BY rank, id LIMIT $3::int
+	SELECT r.id FROM org_ranked r JOIN org_free o ON o.org = r.org
+	WHERE r.org_rank <= o.slots ORDER BY r.rank, r.id LIMIT $3::int
 )
 UPDATE messages m SET state = 'leased', lease_token = $4, leased_at = $1, lease_expires_at = $5
 FROM chosen c, subscriptions s, events e
@@ -102,7 +113,7 @@ func queueClaim(b *pgx.Batch, p store.ClaimParams, skipLocked bool, out *[]*stor
 		lock = claimLockSkipSQL
 	}
 	b.Queue(lock, p.Now, p.PerSubscription, p.Limit)
-	b.Queue(claimLeaseSQL, p.Now, p.PerSubscription, p.Limit, newLeaseToken(), p.Now.Add(p.LeaseFor)).
+	b.Queue(claimLeaseSQL, p.Now, p.PerSubscription, p.Limit, newLeaseToken(), p.Now.Add(p.LeaseFor), p.PerOrganization).
 		Query(func(rows pgx.Rows) error {
 			ds, err := pgx.CollectRows(rows, scanDelivery)
 			slices.SortFunc(ds, func(a, b *store.Delivery) int { return cmp.Compare(a.ID, b.ID) })

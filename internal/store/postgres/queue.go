@@ -54,16 +54,17 @@ func (db *DB) QueueStats(ctx context.Context) (st store.QueueStats, err error) {
 // Attempts implements store.Store.
 func (db *DB) Attempts(ctx context.Context, messageRow int64) (attempts []store.Attempt, err error) {
 	defer wrap(&err, "postgres.Attempts(%d)", messageRow)
-	rows, _ := db.pool.Query(ctx, `SELECT started_at, duration_us, status_code, error_class, error_detail, response_body
-		FROM attempts WHERE message_row = $1 ORDER BY id`, messageRow)
+	rows, _ := db.pool.Query(ctx, `SELECT started_at, duration_us, status_code, error_class, error_detail, retry_after_us,
+		response_body FROM attempts WHERE message_row = $1 ORDER BY id`, messageRow)
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Attempt, error) {
 		var (
-			a     store.Attempt
-			us    int64
-			class string
+			a         store.Attempt
+			us, retry int64
+			class     string
 		)
-		err := row.Scan(&a.StartedAt, &us, &a.StatusCode, &class, &a.ErrorDetail, &a.ResponseBody)
+		err := row.Scan(&a.StartedAt, &us, &a.StatusCode, &class, &a.ErrorDetail, &retry, &a.ResponseBody)
 		a.StartedAt, a.Duration, a.ErrorClass = a.StartedAt.UTC(), time.Duration(us)*time.Microsecond, webhook.Class(class)
+		a.RetryAfter = time.Duration(retry) * time.Microsecond
 		return a, err
 	})
 }

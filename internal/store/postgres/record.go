@@ -126,7 +126,7 @@ func queueRecords(b *pgx.Batch, rec store.RecordParams, subs map[string]*webhook
 			continue
 		}
 		t := sub.AfterAttempt(rec.Policy, webhook.Attempt{OK: h.r.Succeeded(), Failure: h.r.Failure(),
-			LeasedAt: h.m.leasedAt, ThenDelete: h.m.thenDelete, Now: rec.Now})
+			LeasedAt: h.m.leasedAt, ThenDelete: h.m.thenDelete, Now: rec.Now, RetryAfter: h.r.RetryAfter})
 		subs[sub.UUID] = queueTransition(b, sub, t, rec.Now)
 	}
 }
@@ -138,9 +138,9 @@ func queueAttempt(b *pgx.Batch, r store.AttemptResult, now time.Time) {
 	if body == nil {
 		body = []byte{}
 	}
-	b.Queue(`INSERT INTO attempts (message_row, started_at, duration_us, status_code, error_class, error_detail, response_body)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`, r.DeliveryID, r.StartedAt, r.Duration.Microseconds(), r.StatusCode,
-		string(r.ErrorClass), r.ErrorDetail, body)
+	b.Queue(`INSERT INTO attempts (message_row, started_at, duration_us, status_code, error_class, error_detail,
+		retry_after_us, response_body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, r.DeliveryID, r.StartedAt,
+		r.Duration.Microseconds(), r.StatusCode, string(r.ErrorClass), r.ErrorDetail, r.RetryAfter.Microseconds(), body)
 	state, finished := store.StatePending, time.Time{}
 	if r.Succeeded() {
 		state, finished = store.StateDelivered, now
@@ -154,8 +154,8 @@ func queueAttempt(b *pgx.Batch, r store.AttemptResult, now time.Time) {
 func queueTransition(b *pgx.Batch, sub *webhook.Subscription, t webhook.Transition, now time.Time) *webhook.Subscription {
 	if s := t.Subscription; s != nil {
 		b.Queue(`UPDATE subscriptions SET status = $2, failing_since = $3, failures = $4, next_retry_at = $5,
-			last_failing_notice_at = $6 WHERE uuid = $1`, s.UUID, string(s.Status), nullTime(s.FailingSince),
-			s.Failures, nullTime(s.NextRetryAt), nullTime(s.LastFailingNoticeAt))
+			last_failing_notice_at = $6, last_attempt_timed_out = $7 WHERE uuid = $1`, s.UUID, string(s.Status),
+			nullTime(s.FailingSince), s.Failures, nullTime(s.NextRetryAt), nullTime(s.LastFailingNoticeAt), s.LastAttemptTimedOut)
 		sub = s
 	}
 	if !t.Delete {

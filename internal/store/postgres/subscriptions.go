@@ -13,17 +13,17 @@ import (
 
 const subscriptionColumns = `uuid, organization_uuid, client_id, transport_name, event_names, destination,
 	contact_email, status, signing_key, created_at, updated_at, failing_since, failures, next_retry_at,
-	last_failing_notice_at`
+	last_failing_notice_at, last_attempt_timed_out`
 
 // insertSubscriptionSQL stores a subscription with its delivery state.
 const insertSubscriptionSQL = `INSERT INTO subscriptions (` + subscriptionColumns + `)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`
 
 // subscriptionArgs are the arguments of insertSubscriptionSQL for s.
 func subscriptionArgs(s *webhook.Subscription) []any {
 	return []any{s.UUID, s.OrganizationUUID, s.ClientID, s.TransportName, nonNil(s.EventNames), s.Destination,
 		s.ContactEmail, string(s.Status), s.SigningKey, s.Created, s.Updated, nullTime(s.FailingSince), s.Failures,
-		nullTime(s.NextRetryAt), nullTime(s.LastFailingNoticeAt)}
+		nullTime(s.NextRetryAt), nullTime(s.LastFailingNoticeAt), s.LastAttemptTimedOut}
 }
 
 // CreateSubscription implements store.Store: it stores s as given,
@@ -144,7 +144,7 @@ func scanSubscription(row pgx.CollectableRow) (*webhook.Subscription, error) {
 	)
 	err := row.Scan(&s.UUID, &s.OrganizationUUID, &s.ClientID, &s.TransportName, &s.EventNames, &s.Destination,
 		&s.ContactEmail, &status, &s.SigningKey, &s.Created, &s.Updated, &failingSince, &s.Failures, &nextRetry,
-		&lastNotice)
+		&lastNotice, &s.LastAttemptTimedOut)
 	if err != nil {
 		return nil, err
 	}

@@ -61,6 +61,7 @@ func recordAttempt(tx *wtx, rec store.RecordParams, r store.AttemptResult) error
 	}
 	t := sub.AfterAttempt(rec.Policy, webhook.Attempt{
 		OK: r.Succeeded(), Failure: r.Failure(), LeasedAt: fromMicros(leasedAt), ThenDelete: thenDelete, Now: rec.Now,
+		RetryAfter: r.RetryAfter,
 	})
 	return applyTransition(tx, sub.UUID, t, rec.Now)
 }
@@ -70,9 +71,9 @@ func insertAttempt(tx *wtx, r store.AttemptResult) error {
 	if body == nil {
 		body = []byte{}
 	}
-	_, err := tx.Exec(`INSERT INTO attempts (message_row, started_at, duration_us, status_code, error_class, error_detail, response_body)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, r.DeliveryID, micros(r.StartedAt), r.Duration.Microseconds(), r.StatusCode,
-		string(r.ErrorClass), r.ErrorDetail, body)
+	_, err := tx.Exec(`INSERT INTO attempts (message_row, started_at, duration_us, status_code, error_class, error_detail,
+			retry_after_us, response_body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, r.DeliveryID, micros(r.StartedAt),
+		r.Duration.Microseconds(), r.StatusCode, string(r.ErrorClass), r.ErrorDetail, r.RetryAfter.Microseconds(), body)
 	return err
 }
 
@@ -100,8 +101,8 @@ func applyTransition(tx *wtx, uuid string, t webhook.Transition, now time.Time) 
 		}
 	} else if s := t.Subscription; s != nil {
 		if _, err := tx.Exec(`UPDATE subscriptions SET status = ?, failing_since = ?, failures = ?, next_retry_at = ?,
-				last_failing_notice_at = ? WHERE uuid = ?`, string(s.Status), nullMicros(s.FailingSince), s.Failures,
-			nullMicros(s.NextRetryAt), nullMicros(s.LastFailingNoticeAt), uuid); err != nil {
+				last_failing_notice_at = ?, last_attempt_timed_out = ? WHERE uuid = ?`, string(s.Status), nullMicros(s.FailingSince),
+			s.Failures, nullMicros(s.NextRetryAt), nullMicros(s.LastFailingNoticeAt), s.LastAttemptTimedOut, uuid); err != nil {
 			return err
 		}
 	}

@@ -46,32 +46,87 @@ func claim(tx *wtx, p store.ClaimParams) ([]*store.Delivery, error) {
 // claimableIDs picks the messages ClaimMessages leases: for each FAILING
 // subscription that is due and idle its head message, and for each ACTIVE
 // subscription its oldest pending messages up to its free slots, taken
-// round-robin across subscriptions up to p.Limit.
+// round-robin across subscriptions up to p.Limit and p.PerOrganization.
 func claimableIDs(tx *wtx, p store.ClaimParams) ([]int64, error) {
-	probes, err := queryIDs(tx, `SELECT (SELECT m.id FROM messages m WHERE m.subscription_uuid = s.uuid AND m.state = 'pending'
-			ORDER BY m.id LIMIT 1) AS head
+	orgs, err := orgSlots(tx, p.PerOrganization)
+	if err != nil {
+		return nil, err
+	}
+	probes, err := probeQueues(tx, p)
+	if err != nil {
+		return nil, err
+	}
+	active, err := activeQueues(tx, p.PerSubscription)
+	if err != nil {
+		return nil, err
+	}
+	return roundRobin(append(probes, active...), p.Limit, orgs), nil
+}
+
+// queue is one subscription's claimable messages, oldest first.
+type queue struct {
+	org string
+	ids []int64
+}
+
+// orgSlots returns how many more messages each organization with leased
+// messages may have leased; nil when perOrganization is 0 (no limit).
+func orgSlots(tx *wtx, perOrganization int) (map[string]int, error) {
+	if perOrganization <= 0 {
+		return nil, nil
+	}
+	rows, err := tx.Query(`SELECT s.organization_uuid, count(*) FROM messages m JOIN subscriptions s ON s.uuid = m.subscription_uuid
+		WHERE m.state = 'leased' GROUP BY s.organization_uuid`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	free := map[string]int{"": perOrganization} // "" holds the limit for organizations not listed
+	for rows.Next() {
+		var org string
+		var leased int
+		if err := rows.Scan(&org, &leased); err != nil {
+			return nil, err
+		}
+		free[org] = perOrganization - leased
+	}
+	return free, rows.Err()
+}
+
+// probeQueues returns the head message of each FAILING subscription that is
+// due and has nothing leased.
+func probeQueues(tx *wtx, p store.ClaimParams) ([]queue, error) {
+	rows, err := tx.Query(`SELECT s.organization_uuid, (SELECT m.id FROM messages m WHERE m.subscription_uuid = s.uuid
+			AND m.state = 'pending' ORDER BY m.id LIMIT 1) AS head
 		FROM subscriptions s
 		WHERE s.status = 'FAILING' AND s.next_retry_at <= ?
 		  AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.subscription_uuid = s.uuid AND m.state = 'leased')
 		  AND head IS NOT NULL
-		ORDER BY s.next_retry_at LIMIT ?`, micros(p.Now), p.Limit)
+		ORDER BY s.next_retry_at LIMIT ?`, micros(p.Now), max(p.Limit, 0))
 	if err != nil {
 		return nil, err
 	}
-	perSub, err := activeQueues(tx, p.PerSubscription, p.Limit-len(probes))
-	if err != nil {
-		return nil, err
+	defer rows.Close()
+	var out []queue
+	for rows.Next() {
+		var q queue
+		var id int64
+		if err := rows.Scan(&q.org, &id); err != nil {
+			return nil, err
+		}
+		q.ids = []int64{id}
+		out = append(out, q)
 	}
-	return append(probes, roundRobin(perSub, p.Limit-len(probes))...), nil
+	return out, rows.Err()
 }
 
 // activeQueues returns, per ACTIVE subscription with pending messages, the
-// ids of its oldest pending messages that fit in its free slots.
-func activeQueues(tx *wtx, perSubscription, limit int) ([][]int64, error) {
-	if limit <= 0 {
-		return nil, nil
-	}
-	rows, err := tx.Query(`SELECT s.uuid, ? - (SELECT count(*) FROM messages m WHERE m.subscription_uuid = s.uuid AND m.state = 'leased')
+// ids of its oldest pending messages that fit in its free slots (one slot
+// while its last attempt timed out).
+func activeQueues(tx *wtx, perSubscription int) ([]queue, error) {
+	rows, err := tx.Query(`SELECT s.uuid, s.organization_uuid,
+			CASE WHEN s.last_attempt_timed_out THEN 1 ELSE ? END
+			- (SELECT count(*) FROM messages m WHERE m.subscription_uuid = s.uuid AND m.state = 'leased')
 		FROM subscriptions s
 		WHERE s.status = 'ACTIVE' AND EXISTS (SELECT 1 FROM messages m WHERE m.subscription_uuid = s.uuid AND m.state = 'pending')
 		ORDER BY random()`, perSubscription)
@@ -79,13 +134,13 @@ func activeQueues(tx *wtx, perSubscription, limit int) ([][]int64, error) {
 		return nil, err
 	}
 	type slot struct {
-		uuid string
-		free int
+		uuid, org string
+		free      int
 	}
 	var slots []slot
 	for rows.Next() {
 		var s slot
-		if err := rows.Scan(&s.uuid, &s.free); err != nil {
+		if err := rows.Scan(&s.uuid, &s.org, &s.free); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -94,35 +149,55 @@ func activeQueues(tx *wtx, perSubscription, limit int) ([][]int64, error) {
 		}
 	}
 	rows.Close()
-	var queues [][]int64
+	var queues []queue
 	for _, s := range slots {
 		ids, err := queryIDs(tx, `SELECT id FROM messages WHERE subscription_uuid = ? AND state = 'pending' ORDER BY id LIMIT ?`,
-			s.uuid, min(s.free, limit))
+			s.uuid, s.free)
 		if err != nil {
 			return nil, err
 		}
-		queues = append(queues, ids)
+		queues = append(queues, queue{org: s.org, ids: ids})
 	}
 	return queues, nil
 }
 
 // roundRobin takes one id from each queue in turn until limit ids are taken
-// or the queues are empty, so one busy subscription cannot crowd out others.
-func roundRobin(queues [][]int64, limit int) []int64 {
+// or the queues are empty, so one busy subscription cannot crowd out
+// others; with orgs set, an organization's queues stop when its free slots
+// are used up.
+func roundRobin(queues []queue, limit int, orgs map[string]int) []int64 {
 	var out []int64
 	for i := 0; len(out) < limit; i++ {
 		took := false
 		for _, q := range queues {
-			if i < len(q) && len(out) < limit {
-				out = append(out, q[i])
-				took = true
+			if i >= len(q.ids) || len(out) >= limit || !takeOrgSlot(orgs, q.org) {
+				continue
 			}
+			out = append(out, q.ids[i])
+			took = true
 		}
 		if !took {
 			break
 		}
 	}
 	return out
+}
+
+// takeOrgSlot uses one of org's free slots and reports whether there was
+// one; with no limit (orgs nil) there always is.
+func takeOrgSlot(orgs map[string]int, org string) bool {
+	if orgs == nil {
+		return true
+	}
+	free, ok := orgs[org]
+	if !ok {
+		free = orgs[""]
+	}
+	if free <= 0 {
+		return false
+	}
+	orgs[org] = free - 1
+	return true
 }
 
 func queryIDs(tx *wtx, query string, args ...any) ([]int64, error) {
@@ -223,8 +298,8 @@ func (db *DB) Messages(ctx context.Context, subscriptionUUID, state string) (_ [
 // Attempts implements store.Store.
 func (db *DB) Attempts(ctx context.Context, messageRow int64) (_ []store.Attempt, err error) {
 	defer wrap(&err, "sqlite.Attempts(%d)", messageRow)
-	rows, err := db.r.QueryContext(ctx, `SELECT started_at, duration_us, status_code, error_class, error_detail, response_body
-		FROM attempts WHERE message_row = ? ORDER BY id`, messageRow)
+	rows, err := db.r.QueryContext(ctx, `SELECT started_at, duration_us, status_code, error_class, error_detail, retry_after_us,
+			response_body FROM attempts WHERE message_row = ? ORDER BY id`, messageRow)
 	if err != nil {
 		return nil, err
 	}
@@ -232,11 +307,12 @@ func (db *DB) Attempts(ctx context.Context, messageRow int64) (_ []store.Attempt
 	var out []store.Attempt
 	for rows.Next() {
 		var a store.Attempt
-		var started, dur int64
+		var started, dur, retryAfter int64
 		var class string
-		if err := rows.Scan(&started, &dur, &a.StatusCode, &class, &a.ErrorDetail, &a.ResponseBody); err != nil {
+		if err := rows.Scan(&started, &dur, &a.StatusCode, &class, &a.ErrorDetail, &retryAfter, &a.ResponseBody); err != nil {
 			return nil, err
 		}
+		a.RetryAfter = time.Duration(retryAfter) * time.Microsecond
 		a.ErrorClass = webhook.Class(class)
 		a.StartedAt, a.Duration = fromMicros(started), time.Duration(dur)*time.Microsecond
 		out = append(out, a)

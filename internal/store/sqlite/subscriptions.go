@@ -14,7 +14,8 @@ import (
 )
 
 const subscriptionColumns = `uuid, organization_uuid, client_id, transport_name, event_names, destination,
-	contact_email, status, signing_key, created_at, updated_at, failing_since, failures, next_retry_at, last_failing_notice_at`
+	contact_email, status, signing_key, created_at, updated_at, failing_since, failures, next_retry_at, last_failing_notice_at,
+	last_attempt_timed_out`
 
 // CreateSubscription implements store.Store.
 func (db *DB) CreateSubscription(ctx context.Context, s *webhook.Subscription) (err error) {
@@ -33,10 +34,11 @@ func insertSubscription(tx *wtx, s *webhook.Subscription, skipExisting bool) (bo
 		return false, err
 	}
 	_, err = tx.Exec(`INSERT INTO subscriptions (`+subscriptionColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		s.UUID, s.OrganizationUUID, s.ClientID, s.TransportName, string(names), s.Destination,
 		s.ContactEmail, string(s.Status), s.SigningKey, micros(s.Created), micros(s.Updated),
-		nullMicros(s.FailingSince), s.Failures, nullMicros(s.NextRetryAt), nullMicros(s.LastFailingNoticeAt))
+		nullMicros(s.FailingSince), s.Failures, nullMicros(s.NextRetryAt), nullMicros(s.LastFailingNoticeAt),
+		s.LastAttemptTimedOut)
 	switch {
 	case isUniqueViolation(err) && skipExisting:
 		return false, nil
@@ -156,7 +158,8 @@ func scanSubscription(row scanner) (*webhook.Subscription, error) {
 		lastNotice              sql.NullInt64
 	)
 	err := row.Scan(&s.UUID, &s.OrganizationUUID, &s.ClientID, &s.TransportName, &names, &s.Destination,
-		&s.ContactEmail, &status, &s.SigningKey, &created, &updated, &failingSince, &s.Failures, &nextRetry, &lastNotice)
+		&s.ContactEmail, &status, &s.SigningKey, &created, &updated, &failingSince, &s.Failures, &nextRetry, &lastNotice,
+		&s.LastAttemptTimedOut)
 	if err != nil {
 		return nil, err
 	}

@@ -3,7 +3,18 @@ package storetest
 import (
 	"testing"
 	"time"
+
+	"github.com/pusher-hq/pusher/internal/store"
 )
+
+func mustClaimP(t *testing.T, st store.Store, p store.ClaimParams) []*store.Delivery {
+	t.Helper()
+	ds, err := st.ClaimMessages(ctx, p)
+	if err != nil {
+		t.Fatalf("ClaimMessages = %v", err)
+	}
+	return ds
+}
 
 var claimCases = []testCase{
 	{"PerSubscriptionCap", func(t *testing.T, e *env) {
@@ -74,6 +85,46 @@ var claimCases = []testCase{
 		next, err := e.st.RecordAndClaim(ctx, recordParams(t0, result(ds[0], t0, 204)), claimParams(t0, 100, 2))
 		if err != nil || len(next) != 1 || next[0].Envelope.Payload != `{"id":"c-2"}` {
 			t.Errorf("RecordAndClaim after one delivery = %v, %v; want the third message", next, err)
+		}
+	}},
+	{"PerOrganizationCap", func(t *testing.T, e *env) {
+		mustCreate(t, e.st, newSub(subA))
+		mustCreate(t, e.st, newSub(subB))
+		other := newSub(subC)
+		other.OrganizationUUID = "another-org"
+		mustCreate(t, e.st, other)
+		publishN(t, e.st, "c", 5)
+		mustPublish(t, e.st, event("another-org", "ProductCreated", "o1"), event("another-org", "ProductCreated", "o2"))
+		p := claimParams(t0, 100, 4)
+		p.PerOrganization = 3
+		per := map[string]int{}
+		for _, d := range mustClaimP(t, e.st, p) {
+			per[d.OrganizationUUID]++
+		}
+		if per[org] != 3 || per["another-org"] != 2 {
+			t.Errorf("claimed per organization %v, want 3 of %s and both of another-org", per, org)
+		}
+		if more := mustClaimP(t, e.st, p); len(more) != 0 {
+			t.Errorf("claimed %d more while the organizations are at their cap", len(more))
+		}
+	}},
+	{"TimedOutSubscriptionGetsOneSlotEvenAfterAnUpdate", func(t *testing.T, e *env) {
+		mustCreate(t, e.st, newSub(subA))
+		publishN(t, e.st, "c", 5)
+		d := claimOne(t, e.st, t0)
+		r := result(d, t0, 0)
+		r.ErrorClass = "timeout"
+		mustRecord(t, e.st, t0, r)
+		upd := newSub(subA) // PUT {}: ACTIVE again
+		upd.Updated = t0.Add(time.Second)
+		if err := e.st.UpdateSubscription(ctx, upd); err != nil {
+			t.Fatal(err)
+		}
+		if s := mustGet(t, e.st, subA); s.Status != "ACTIVE" || !s.LastAttemptTimedOut {
+			t.Fatalf("after update: %s timed out %v, want ACTIVE and still marked", s.Status, s.LastAttemptTimedOut)
+		}
+		if ds := mustClaim(t, e.st, t0.Add(time.Second), 100, 4); len(ds) != 1 {
+			t.Errorf("claimed %d for a subscription whose last attempt timed out, want 1", len(ds))
 		}
 	}},
 	{"QueueStatsCountsByState", func(t *testing.T, e *env) {

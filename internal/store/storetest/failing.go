@@ -78,6 +78,24 @@ var failingCases = []testCase{
 			t.Errorf("failures = %d after two failures of messages leased before the episode, want 1", s.Failures)
 		}
 	}},
+	{"RetryAfterDelaysTheRetryAndIsRecorded", func(t *testing.T, e *env) {
+		mustCreate(t, e.st, newSub(subA))
+		publishN(t, e.st, "f", 1)
+		d := claimOne(t, e.st, t0)
+		r := result(d, t0, 503)
+		r.RetryAfter = 5 * time.Minute
+		p := recordParams(t0, r)
+		p.Policy.MaxRetryAfter = time.Hour
+		if _, err := e.st.RecordAndClaim(ctx, p, store.ClaimParams{}); err != nil {
+			t.Fatal(err)
+		}
+		if s := mustGet(t, e.st, subA); !s.NextRetryAt.Equal(t0.Add(5 * time.Minute)) {
+			t.Errorf("next retry %v, want %v (Retry-After beats the 10 s schedule)", s.NextRetryAt, t0.Add(5*time.Minute))
+		}
+		if as, _ := e.st.Attempts(ctx, d.ID); len(as) != 1 || as[0].RetryAfter != 5*time.Minute {
+			t.Errorf("attempts = %+v, want the Retry-After recorded", as)
+		}
+	}},
 	{"AttemptsAreRecorded", func(t *testing.T, e *env) {
 		first := failOnce(t, e.st, 1)
 		attempt(t, e.st, t0.Add(10*time.Second), 200)
