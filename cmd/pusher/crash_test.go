@@ -320,7 +320,17 @@ func (p *pusherProcess) logTail() string {
 	return string(b)
 }
 
+// createSubscription creates a subscription to dest for all events and
+// returns its signing key.
 func createSubscription(t *testing.T, base, token, dest string) string {
+	t.Helper()
+	_, key := createSub(t, base, token, dest)
+	return key
+}
+
+// createSub creates a subscription to dest for all events and returns its
+// uuid and signing key.
+func createSub(t *testing.T, base, token, dest string) (subUUID, signingKey string) {
 	t.Helper()
 	id, err := uuid.NewUUID()
 	if err != nil {
@@ -341,7 +351,7 @@ func createSubscription(t *testing.T, base, token, dest string) string {
 	if sub.SigningKey == "" || sub.Status != "ACTIVE" {
 		t.Fatalf("create subscription: got %+v", sub)
 	}
-	return sub.SigningKey
+	return sub.UUID, sub.SigningKey
 }
 
 type ingestResponse struct {
