@@ -140,7 +140,7 @@ func TestRenderAllEvents(t *testing.T) {
 
 func TestRenderEscapesHTML(t *testing.T) {
 	n := failingNotice()
-	n.Destination = `https://shop.example/hook?a=<script>alert("x")</script>&b=1`
+	n.Destination = `https://shop.example/hook/<script>alert("x")</script>`
 	n.EventNames = []string{"<b>ProductCreated</b>"}
 	n.Failure = webhook.Failure{Class: webhook.ClassHTTPStatus, StatusCode: 500, Timeout: 0}
 	n.Kind = webhook.NoticeDeleted
@@ -150,6 +150,16 @@ func TestRenderEscapesHTML(t *testing.T) {
 	// The text part and the subject are plain text and keep the characters.
 	mustContain(t, "text", text, n.Destination, "<b>ProductCreated</b>")
 	mustContain(t, "subject", subject, "<script>")
+}
+
+func TestRenderHidesQueryStringValues(t *testing.T) {
+	n := failingNotice()
+	n.Destination = "https://shop.example/hook?token=s3cret"
+	subject, text, html := Render(n)
+	for part, s := range map[string]string{"subject": subject, "text": text, "html": html} {
+		mustNotContain(t, part, s, "s3cret")
+	}
+	mustContain(t, "text", text, "https://shop.example/hook?token=xxxxx")
 }
 
 func TestRenderHidesPasswordAndControlChars(t *testing.T) {

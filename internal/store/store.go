@@ -99,9 +99,12 @@ type Store interface {
 	// import can be repeated. Leased messages are imported as pending.
 	Import(ctx context.Context, b ImportBatch) (ImportCounts, error)
 
-	// Prune deletes delivered messages, attempts and events older than
-	// before. Events with undelivered or dead messages are kept. It returns
-	// the number of events deleted.
+	// Prune deletes what is older than before: delivered messages and dead
+	// letters finished before it with their attempts, sent notices, and
+	// events created before it that no message refers to any more (so
+	// re-posting such an event is no longer a duplicate). Pending and leased
+	// messages and unsent notices are kept. It returns the number of events
+	// deleted.
 	Prune(ctx context.Context, before time.Time) (int, error)
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error

@@ -23,6 +23,11 @@ const (
 	ClassRedirect        Class = "redirect"         // the destination answered with a 3xx status
 	ClassConnectionReset Class = "connection_reset" // connection closed or reset before a response
 	ClassOther           Class = "other"            // anything else
+
+	// ClassForbiddenDestination: the destination resolved to an address
+	// pusher does not deliver to (loopback, private, link-local and other
+	// internal or special-purpose ranges), so nothing was dialled.
+	ClassForbiddenDestination Class = "forbidden_destination"
 )
 
 // Failure is what went wrong in a failed delivery attempt: enough to put it
@@ -85,6 +90,8 @@ func Reason(class Class, status int, destination, detail string, timeout time.Du
 		return "redirect (HTTP " + strconv.Itoa(status) + ") — redirects are not followed"
 	case ClassConnectionReset:
 		return "connection closed before a response"
+	case ClassForbiddenDestination:
+		return "the destination resolves to an address pusher does not deliver to (an internal or special-purpose range)"
 	default:
 		return withDetail("delivery failed", detail)
 	}
@@ -133,11 +140,20 @@ func destinationHost(destination string) (host, hostPort string) {
 	return host, net.JoinHostPort(host, port)
 }
 
-// DisplayURL returns destination with any password replaced by "xxxxx".
+// DisplayURL returns destination as it may be shown in logs and e-mails:
+// a password is replaced by "xxxxx", and so is every query-string value
+// (receivers put tokens there: https://x.example/hook?token=xxxxx).
 func DisplayURL(destination string) string {
 	u, err := url.Parse(destination)
-	if err != nil || u.User == nil {
+	if err != nil || (u.User == nil && u.RawQuery == "") {
 		return destination
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k := range q {
+			q[k] = []string{"xxxxx"}
+		}
+		u.RawQuery = q.Encode()
 	}
 	return u.Redacted()
 }

@@ -174,16 +174,21 @@ func wrap(errp *error, format string, args ...any) {
 }
 
 // isUnavailable reports whether err says that the database cannot be
-// reached: a failed connection, a connection lost, or a server that shuts
-// down or does not accept connections yet.
+// reached or cannot store anything now: a failed connection, a connection
+// lost, a server that shuts down or does not accept connections yet, or one
+// out of disk space, memory or connections, or in read-only mode.
 func isUnavailable(err error) bool {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code {
 		case "57P01", "57P02", "57P03": // admin_shutdown, crash_shutdown, cannot_connect_now
 			return true
+		case "25006": // read_only_sql_transaction (a standby, or default_transaction_read_only)
+			return true
 		}
-		return strings.HasPrefix(pgErr.Code, "08") // connection exception
+		// 08: connection exception; 53: insufficient resources (disk full,
+		// out of memory, too many connections); 58: system error (I/O).
+		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "53") || strings.HasPrefix(pgErr.Code, "58")
 	}
 	var connectErr *pgconn.ConnectError
 	var opErr *net.OpError

@@ -77,8 +77,9 @@ func (db *DB) Prune(ctx context.Context, before time.Time) (n int, err error) {
 	err = db.inTx(ctx, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
 		b.Queue(`DELETE FROM attempts a USING messages m
-			WHERE a.started_at < $1 AND m.id = a.message_row AND m.state = 'delivered'`, before)
-		b.Queue(`DELETE FROM messages WHERE state = 'delivered' AND finished_at < $1`, before)
+			WHERE m.id = a.message_row AND m.state IN ('delivered', 'dead') AND m.finished_at < $1`, before)
+		b.Queue(`DELETE FROM messages WHERE state IN ('delivered', 'dead') AND finished_at < $1`, before)
+		b.Queue(`DELETE FROM notices WHERE sent_at < $1`, before)
 		b.Queue(`DELETE FROM events e WHERE e.created_at < $1
 			AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.message_id = e.message_id)`, before).
 			Exec(func(tag pgconn.CommandTag) error { n = int(tag.RowsAffected()); return nil })

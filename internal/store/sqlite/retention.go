@@ -10,11 +10,14 @@ func (db *DB) Prune(ctx context.Context, before time.Time) (n int, err error) {
 	defer wrap(&err, "sqlite.Prune(%s)", before.Format(time.RFC3339))
 	err = db.write(ctx, func(tx *wtx) error {
 		cutoff := micros(before)
-		if _, err := tx.Exec(`DELETE FROM attempts WHERE started_at < ? AND message_row IN
-			(SELECT id FROM messages WHERE state = 'delivered')`, cutoff); err != nil {
+		if _, err := tx.Exec(`DELETE FROM attempts WHERE message_row IN
+			(SELECT id FROM messages WHERE state IN ('delivered', 'dead') AND finished_at < ?)`, cutoff); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(`DELETE FROM messages WHERE state = 'delivered' AND finished_at < ?`, cutoff); err != nil {
+		if _, err := tx.Exec(`DELETE FROM messages WHERE state IN ('delivered', 'dead') AND finished_at < ?`, cutoff); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(`DELETE FROM notices WHERE sent_at < ?`, cutoff); err != nil {
 			return err
 		}
 		res, err := tx.Exec(`DELETE FROM events WHERE created_at < ?

@@ -40,6 +40,7 @@ type DB struct {
 	r *sql.DB // read-only connections
 
 	unlock func() // releases the data directory lock; nil when read-only
+	faults faults // the last failed write, for Ping
 
 	urgent, bulk chan writeJob // the writer's two lanes; see collect
 	stmts        sync.Map      // prepared writer statements; see wtx
@@ -208,9 +209,14 @@ func applyMigration(ctx context.Context, db *sql.DB, name string) error {
 	return tx.Commit()
 }
 
-// Ping checks that both the reader and the writer answer.
+// Ping checks that both the reader and the writer answer, and that no
+// write failed for a fault of the database or its disk (full, read-only,
+// I/O error) in the last few seconds.
 func (db *DB) Ping(ctx context.Context) (err error) {
 	defer wrap(&err, "sqlite.Ping")
+	if err := db.faults.recent(); err != nil {
+		return err
+	}
 	if err := db.r.PingContext(ctx); err != nil {
 		return err
 	}
@@ -243,7 +249,7 @@ func (db *DB) Close() error {
 // *webhook.Error inside.
 func wrap(errp *error, format string, args ...any) {
 	if *errp != nil {
-		*errp = fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), *errp)
+		*errp = fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), unavailableIfFault(*errp))
 	}
 }
 

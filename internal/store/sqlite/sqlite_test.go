@@ -54,14 +54,21 @@ func TestSecondOpenOfADirectoryIsRefused(t *testing.T) {
 	open(t, path) // the lock went with the first handle
 }
 
-func TestDatabaseFileIsPrivate(t *testing.T) {
+// The database and its WAL and shared-memory files hold signing keys and
+// payloads: only their owner may read them.
+func TestDatabaseFilesArePrivate(t *testing.T) {
 	path := filepath.Join(t.TempDir(), sqlite.FileName)
-	open(t, path)
-	fi, err := os.Stat(path)
-	if err != nil {
+	db := open(t, path)
+	if err := db.Ping(context.Background()); err != nil { // a write: the WAL exists
 		t.Fatal(err)
 	}
-	if mode := fi.Mode().Perm(); mode&0o077 != 0 {
-		t.Errorf("database file mode %v, want no access for group and others", mode)
+	for _, p := range []string{path, path + "-wal", path + "-shm", filepath.Join(filepath.Dir(path), sqlite.LockFileName)} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mode := fi.Mode().Perm(); mode&0o077 != 0 {
+			t.Errorf("%s mode %v, want no access for group and others", filepath.Base(p), mode)
+		}
 	}
 }

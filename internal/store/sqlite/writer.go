@@ -122,7 +122,8 @@ func (db *DB) drainAfterStop() {
 
 func (db *DB) commitBatch(batch []writeJob) {
 	errs := make([]error, len(batch))
-	err := db.runBatch(batch, errs)
+	wrote, err := db.runBatch(batch, errs)
+	db.recordFaults(errs, wrote, err)
 	for i, j := range batch {
 		if err != nil {
 			j.done <- err
@@ -132,36 +133,63 @@ func (db *DB) commitBatch(batch []writeJob) {
 	}
 }
 
+// recordFaults notes whether the batch's writes failed with a fault, or
+// stored something (wrote) and so prove the disk takes writes again. A
+// batch that changed nothing (Ping, an empty claim) proves nothing.
+func (db *DB) recordFaults(errs []error, wrote bool, err error) {
+	if err != nil {
+		db.faults.record(err)
+		return
+	}
+	for _, e := range errs {
+		if isFault(e) {
+			db.faults.record(e)
+			return
+		}
+	}
+	if wrote {
+		db.faults.record(nil)
+	}
+}
+
 // runBatch runs the jobs of one batch in one transaction, each in a
 // savepoint; errs receives each job's own error.
-func (db *DB) runBatch(batch []writeJob, errs []error) error {
+// It reports whether the transaction changed any row.
+func (db *DB) runBatch(batch []writeJob, errs []error) (wrote bool, err error) {
 	tx, err := db.w.BeginTx(context.Background(), nil)
 	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+		return false, fmt.Errorf("begin: %w", err)
 	}
 	w := &wtx{tx: tx, stmts: &db.stmts}
 	defer func() {
 		tx.Rollback() // no-op after Commit
 		w.prepareMissed(db.w)
 	}()
+	var before, after int64
+	if err := w.QueryRow(`SELECT total_changes()`).Scan(&before); err != nil {
+		return false, err
+	}
 	for i, j := range batch {
 		if _, err := w.Exec(`SAVEPOINT job`); err != nil {
-			return err
+			return false, err
 		}
 		errs[i] = runJob(j.fn, w)
 		if errs[i] != nil {
 			if _, err := w.Exec(`ROLLBACK TO job`); err != nil {
-				return err
+				return false, err
 			}
 		}
 		if _, err := w.Exec(`RELEASE job`); err != nil {
-			return err
+			return false, err
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+	if err := w.QueryRow(`SELECT total_changes()`).Scan(&after); err != nil {
+		return false, err
 	}
-	return nil
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("commit: %w", err)
+	}
+	return after > before, nil
 }
 
 // runJob runs fn, turning a panic into an error so one bad write cannot
