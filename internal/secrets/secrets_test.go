@@ -1,0 +1,108 @@
+package secrets_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pusher-hq/pusher/internal/secrets"
+	"github.com/pusher-hq/pusher/internal/store"
+	"github.com/pusher-hq/pusher/internal/store/sqlite"
+	"github.com/pusher-hq/pusher/internal/store/storetest"
+	"github.com/pusher-hq/pusher/internal/webhook"
+)
+
+const (
+	keyA = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+	keyB = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=" // base64 of bytes 32…63
+)
+
+func sealer(t *testing.T, current string, old ...string) *secrets.Sealer {
+	t.Helper()
+	s, err := secrets.NewSealer(current, old...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestSealOpen(t *testing.T) {
+	a := sealer(t, keyA)
+	sealed, err := a.Seal("signing-key")
+	if err != nil || !secrets.IsSealed(sealed) || strings.Contains(sealed, "signing-key") {
+		t.Fatalf("Seal = %q, %v", sealed, err)
+	}
+	if again, _ := a.Seal("signing-key"); again == sealed {
+		t.Error("two seals of one value are equal: the nonce is not random")
+	}
+	if plain, err := a.Open(sealed); err != nil || plain != "signing-key" {
+		t.Errorf("Open = %q, %v", plain, err)
+	}
+	if plain, err := a.Open("stored-before-encryption"); err != nil || plain != "stored-before-encryption" {
+		t.Errorf("Open(plain) = %q, %v; want it as it is", plain, err)
+	}
+	tampered := sealed[:len(sealed)-2] + "AA"
+	if _, err := a.Open(tampered); err == nil {
+		t.Error("a tampered value opened")
+	}
+	if _, err := sealer(t, keyB).Open(sealed); err == nil || !strings.Contains(err.Error(), "PUSHER_SECRET_KEY_OLD") {
+		t.Errorf("Open with another key = %v, want an error naming PUSHER_SECRET_KEY_OLD", err)
+	}
+	rotated := sealer(t, keyB, keyA)
+	if plain, err := rotated.Open(sealed); err != nil || plain != "signing-key" {
+		t.Errorf("after rotation Open(old value) = %q, %v", plain, err)
+	}
+	if _, err := secrets.NewSealer("too-short"); err == nil || strings.Contains(err.Error(), "too-short") {
+		t.Errorf("NewSealer(bad key) = %v, want an error that does not quote the key", err)
+	}
+}
+
+// The store contract holds through the wrapper.
+func TestConformanceThroughSealingStore(t *testing.T) {
+	s := sealer(t, keyA)
+	storetest.Run(t, func(t *testing.T) func() store.Store {
+		db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), sqlite.FileName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return func() store.Store { return secrets.Store{Store: db, Sealer: s} }
+	})
+}
+
+// What reaches the database is sealed; deliveries get the plain key.
+func TestSigningKeysAreSealedAtRest(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), sqlite.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	st := secrets.Store{Store: db, Sealer: sealer(t, keyA)}
+	now := time.Now()
+	sub := &webhook.Subscription{UUID: "f02f80f8-8f35-11eb-8dcd-0242ac130003", OrganizationUUID: "org", ClientID: "c",
+		TransportName: webhook.TransportWebhook, Destination: "https://x.example/", ContactEmail: "ops@example.com",
+		Status: webhook.Active, SigningKey: "the-key", Created: now, Updated: now}
+	if err := st.CreateSubscription(ctx, sub); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := db.AllSubscriptions(ctx)
+	if len(raw) != 1 || !secrets.IsSealed(raw[0].SigningKey) {
+		t.Fatalf("stored signing key %q, want it sealed", raw[0].SigningKey)
+	}
+	mid := webhook.MessageID("org", webhook.ProductCreated, "e1")
+	st.Publish(ctx, []store.Event{{SourceEventName: webhook.ProductCreated, EventID: "e1", Now: now,
+		Envelope: webhook.NewEnvelope("org", webhook.ProductCreated, mid, `{}`, now)}})
+	ds, err := st.ClaimMessages(ctx, store.ClaimParams{Now: now, Limit: 1, PerSubscription: 1, LeaseFor: time.Minute})
+	if err != nil || len(ds) != 1 || ds[0].SigningKey != "the-key" {
+		t.Errorf("claimed %+v, %v; want the plain key for signing", ds, err)
+	}
+	if got, _ := st.Subscription(ctx, "org", "c", sub.UUID); got.SigningKey != "the-key" {
+		t.Errorf("Subscription key = %q", got.SigningKey)
+	}
+	if sub.SigningKey != "the-key" {
+		t.Error("CreateSubscription changed the caller's subscription")
+	}
+}

@@ -1,0 +1,101 @@
+package secrets
+
+import (
+	"context"
+
+	"github.com/pusher-hq/pusher/internal/store"
+	"github.com/pusher-hq/pusher/internal/webhook"
+)
+
+// Store wraps a store.Store so that signing keys are sealed on the way in
+// and opened on the way out; everything else passes through.
+type Store struct {
+	store.Store
+	Sealer *Sealer
+}
+
+// CreateSubscription implements store.Store, sealing the signing key.
+func (s Store) CreateSubscription(ctx context.Context, sub *webhook.Subscription) error {
+	sealed, err := s.sealed(sub)
+	if err != nil {
+		return err
+	}
+	return s.Store.CreateSubscription(ctx, sealed)
+}
+
+// Subscription implements store.Store, opening the signing key.
+func (s Store) Subscription(ctx context.Context, org, clientID, uuid string) (*webhook.Subscription, error) {
+	sub, err := s.Store.Subscription(ctx, org, clientID, uuid)
+	if err != nil {
+		return nil, err
+	}
+	return sub, s.open(&sub.SigningKey)
+}
+
+// Subscriptions implements store.Store, opening the signing keys.
+func (s Store) Subscriptions(ctx context.Context, org, clientID string) ([]*webhook.Subscription, error) {
+	return s.openAll(s.Store.Subscriptions(ctx, org, clientID))
+}
+
+// AllSubscriptions implements store.Store, opening the signing keys.
+func (s Store) AllSubscriptions(ctx context.Context) ([]*webhook.Subscription, error) {
+	return s.openAll(s.Store.AllSubscriptions(ctx))
+}
+
+// ClaimMessages implements store.Store, opening the signing keys.
+func (s Store) ClaimMessages(ctx context.Context, p store.ClaimParams) ([]*store.Delivery, error) {
+	return s.openDeliveries(s.Store.ClaimMessages(ctx, p))
+}
+
+// RecordAndClaim implements store.Store, opening the signing keys of the
+// messages it claims.
+func (s Store) RecordAndClaim(ctx context.Context, rec store.RecordParams, next store.ClaimParams) ([]*store.Delivery, error) {
+	return s.openDeliveries(s.Store.RecordAndClaim(ctx, rec, next))
+}
+
+// Import implements store.Store, sealing signing keys not sealed yet.
+func (s Store) Import(ctx context.Context, b store.ImportBatch) (store.ImportCounts, error) {
+	subs := make([]*webhook.Subscription, len(b.Subscriptions))
+	for i, sub := range b.Subscriptions {
+		sealed, err := s.sealed(sub)
+		if err != nil {
+			return store.ImportCounts{}, err
+		}
+		subs[i] = sealed
+	}
+	b.Subscriptions = subs
+	return s.Store.Import(ctx, b)
+}
+
+func (s Store) sealed(sub *webhook.Subscription) (*webhook.Subscription, error) {
+	c := *sub
+	var err error
+	c.SigningKey, err = s.Sealer.Seal(sub.SigningKey)
+	return &c, err
+}
+
+func (s Store) open(key *string) error {
+	plain, err := s.Sealer.Open(*key)
+	*key = plain
+	return err
+}
+
+func (s Store) openAll(subs []*webhook.Subscription, err error) ([]*webhook.Subscription, error) {
+	for _, sub := range subs {
+		if err != nil {
+			break
+		}
+		err = s.open(&sub.SigningKey)
+	}
+	return subs, err
+}
+
+func (s Store) openDeliveries(ds []*store.Delivery, err error) ([]*store.Delivery, error) {
+	for _, d := range ds {
+		if err != nil {
+			break
+		}
+		err = s.open(&d.SigningKey)
+	}
+	return ds, err
+}
