@@ -8,7 +8,17 @@
 // with go build unless -bin is given). With -inprocess the server runs inside
 // this process, wired like pusher serve, so -cpuprofile and -trace cover it.
 //
+// With -database-url the servers run on PostgreSQL, in a fresh schema
+// bench_<random> of that database (dropped afterwards unless -keep), and
+// -instances N starts N servers sharing it: subscriptions are created
+// through the first, events are published round-robin to all.
+//
+// On Linux the report includes the CPU time the servers (and, with
+// -database-url, every postgres process on the machine) used from the first
+// publish to the last delivery.
+//
 //	go run ./cmd/pusher-bench -events 20000 -fanout 3
+//	go run ./cmd/pusher-bench -database-url postgres://localhost/pusher -instances 2
 //	go run ./cmd/pusher-bench -inprocess -cpuprofile cpu.out && go tool pprof -top cpu.out
 package main
 
@@ -45,14 +55,16 @@ import (
 	"github.com/pusher-hq/pusher/internal/httpapi"
 	"github.com/pusher-hq/pusher/internal/signing"
 	"github.com/pusher-hq/pusher/internal/simulate"
+	"github.com/pusher-hq/pusher/internal/ssrf"
 	"github.com/pusher-hq/pusher/internal/store/sqlite"
 	"github.com/pusher-hq/pusher/internal/webhook"
 )
 
 type config struct {
 	events, batch, concurrency, fanout int
-	workers, perSub                    int
+	workers, perSub, instances         int
 	bin, serveFlags, dataDir           string
+	databaseURL                        string // as given; the servers get schema.dsn
 	inProcess, keep, verify            bool
 	cpuProfile, traceFile              string
 	timeout                            time.Duration
@@ -71,6 +83,9 @@ func main() {
 	flag.StringVar(&c.bin, "bin", "", "pusher binary to run (default: go build ./cmd/pusher into the temp dir)")
 	flag.StringVar(&c.serveFlags, "serve-flags", "", "extra flags for pusher serve, space-separated (child process only)")
 	flag.StringVar(&c.dataDir, "data-dir", "", "data directory (default: a fresh temp dir, removed afterwards)")
+	flag.StringVar(&c.databaseURL, "database-url", os.Getenv("PUSHER_BENCH_DATABASE_URL"),
+		"run the servers on this PostgreSQL database (postgres:// URL), in a fresh schema (env PUSHER_BENCH_DATABASE_URL); empty = SQLite")
+	flag.IntVar(&c.instances, "instances", 1, "pusher serve instances sharing the database (more than 1 needs -database-url)")
 	flag.BoolVar(&c.inProcess, "inprocess", false, "run the server in this process (for -cpuprofile and -trace)")
 	flag.BoolVar(&c.keep, "keep", false, "keep the temp dir (database and server log)")
 	flag.BoolVar(&c.verify, "verify", true, "check the signature of every delivery")
@@ -80,8 +95,8 @@ func main() {
 	flag.Uint64Var(&c.seed, "seed", 1, "simulation seed")
 	flag.Float64Var(&c.rate, "rate", 0, "publish at most this many events/s (0 = as fast as the server acks), to measure latency below saturation")
 	flag.Parse()
-	if c.events < 1 || c.batch < 1 || c.concurrency < 1 || c.fanout < 1 {
-		fmt.Fprintln(os.Stderr, "pusher-bench: -events, -batch, -concurrency and -fanout must be at least 1")
+	if err := c.validate(); err != nil {
+		fmt.Fprintln(os.Stderr, "pusher-bench:", err)
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -93,6 +108,21 @@ func main() {
 	}
 }
 
+// validate rejects flag combinations the bench cannot run.
+func (c config) validate() error {
+	switch {
+	case c.events < 1 || c.batch < 1 || c.concurrency < 1 || c.fanout < 1 || c.instances < 1:
+		return errors.New("-events, -batch, -concurrency, -fanout and -instances must be at least 1")
+	case c.inProcess && c.databaseURL != "":
+		return errors.New("-inprocess runs the server wired to SQLite only (it is for profiling the server); " +
+			"-database-url runs pusher serve as child processes, so drop one of the two")
+	case c.instances > 1 && c.databaseURL == "":
+		return errors.New("-instances above 1 needs -database-url: instances share one PostgreSQL database " +
+			"(SQLite is locked by a single server)")
+	}
+	return nil
+}
+
 func run(ctx context.Context, c config) error {
 	tmp, err := os.MkdirTemp("", "pusher-bench-")
 	if err != nil {
@@ -102,6 +132,17 @@ func run(ctx context.Context, c config) error {
 		fmt.Fprintln(os.Stderr, "keeping", tmp)
 	} else {
 		defer os.RemoveAll(tmp)
+	}
+	var schema *pgSchema
+	if c.databaseURL != "" {
+		if schema, err = createSchema(ctx, c.databaseURL); err != nil {
+			return err
+		}
+		if c.keep {
+			fmt.Fprintln(os.Stderr, "keeping schema", schema.name)
+		} else {
+			defer schema.dropAndReport() // after the servers stopped: deferred before they start
+		}
 	}
 	if c.dataDir == "" {
 		c.dataDir = filepath.Join(tmp, "data")
@@ -121,16 +162,11 @@ func run(ctx context.Context, c config) error {
 	dest.Start()
 	defer dest.Close()
 
-	var srv server
-	if c.inProcess {
-		srv, err = startInProcess(c, filepath.Join(tmp, "serve.log"))
-	} else {
-		srv, err = startChild(c, tmp)
-	}
+	srvs, err := startServers(c, tmp, schema)
 	if err != nil {
 		return err
 	}
-	defer srv.stop()
+	defer srvs.stop()
 
 	subToken, err := key.Mint(auth.Claims{OrganizationUUID: org, ClientID: "bench",
 		Scope: []string{webhook.ScopePurchase, webhook.ScopeProduct, webhook.ScopeUserInfo}}, time.Now(), 24*time.Hour)
@@ -142,7 +178,7 @@ func run(ctx context.Context, c config) error {
 		return err
 	}
 	for i := range c.fanout {
-		k, err := subscribe(srv.url(), subToken, fmt.Sprintf("%s/s/%d", dest.URL, i))
+		k, err := subscribe(srvs[0].url(), subToken, fmt.Sprintf("%s/s/%d", dest.URL, i))
 		if err != nil {
 			return fmt.Errorf("subscription %d: %w", i, err)
 		}
@@ -153,26 +189,35 @@ func run(ctx context.Context, c config) error {
 	if err != nil {
 		return err
 	}
-	res, err := publish(ctx, c, srv.url(), pubToken, events, rcv)
+	cpuBefore, cpuErr := sampleCPU(srvs.pids(), schema != nil)
+	res, err := publish(ctx, c, srvs.urls(), pubToken, events, rcv)
+	if err == nil {
+		err = await(ctx, c, rcv)
+	}
+	cpuAfter, cpuErr2 := sampleCPU(srvs.pids(), schema != nil)
+	stopProfiles()
 	if err != nil {
-		stopProfiles()
 		return err
 	}
-	select {
-	case <-rcv.done:
-	case <-ctx.Done():
-		stopProfiles()
-		return fmt.Errorf("interrupted: %d of %d messages arrived", rcv.arrived.Load(), c.events*c.fanout)
-	case <-time.After(c.timeout):
-		stopProfiles()
-		return fmt.Errorf("timeout: %d of %d messages arrived", rcv.arrived.Load(), c.events*c.fanout)
-	}
-	stopProfiles()
-	report(c, res, rcv, sizes)
+	report(c, schema, res, rcv, sizes)
+	reportCPU(cpuBefore, cpuAfter, errors.Join(cpuErr, cpuErr2), c.events*c.fanout, c.inProcess)
 	if bad := rcv.badSig.Load(); bad > 0 {
 		return fmt.Errorf("%d deliveries had a bad signature", bad)
 	}
 	return nil
+}
+
+// await waits until every message arrived, ctx is done or c.timeout passed.
+func await(ctx context.Context, c config, rcv *receiver) error {
+	select {
+	case <-rcv.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("interrupted: %d of %d messages arrived", rcv.arrived.Load(), c.events*c.fanout)
+	case <-time.After(c.timeout):
+		return fmt.Errorf("timeout: %d of %d messages arrived (duplicates so far %d)",
+			rcv.arrived.Load(), c.events*c.fanout, rcv.dups.Load())
+	}
 }
 
 // generate returns n events of one organization from the simulated shop,
@@ -269,17 +314,19 @@ type publishResult struct {
 }
 
 // publish posts the events in batches from c.concurrency goroutines.
-func publish(ctx context.Context, c config, base, token string, events []simulate.Event, rcv *receiver) (publishResult, error) {
+// Request k goes to server k%len(bases), so the servers share the ingest
+// round-robin.
+func publish(ctx context.Context, c config, bases []string, token string, events []simulate.Event, rcv *receiver) (publishResult, error) {
 	client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: c.concurrency}}
-	type batch struct{ from, to int }
+	type batch struct{ seq, from, to int }
 	batches := make(chan batch)
 	t0 := time.Now()
 	go func() {
-		for i := 0; i < len(events); i += c.batch {
+		for i, seq := 0, 0; i < len(events); i, seq = i+c.batch, seq+1 {
 			if c.rate > 0 { // batch i is due when i events were due
 				time.Sleep(time.Until(t0.Add(time.Duration(float64(i) / c.rate * float64(time.Second)))))
 			}
-			batches <- batch{i, min(i+c.batch, len(events))}
+			batches <- batch{seq, i, min(i+c.batch, len(events))}
 		}
 		close(batches)
 	}()
@@ -301,7 +348,7 @@ func publish(ctx context.Context, c config, base, token string, events []simulat
 				for i := b.from; i < b.to; i++ {
 					rcv.sent[i].Store(t0.UnixNano())
 				}
-				ids, dups, err := post(ctx, client, base, token, body)
+				ids, dups, err := post(ctx, client, bases[b.seq%len(bases)], token, body)
 				d := time.Since(t0)
 				if err == nil && len(ids) != b.to-b.from {
 					err = fmt.Errorf("%d messageIds for %d events", len(ids), b.to-b.from)
@@ -388,7 +435,7 @@ func subscribe(base, token, dest string) (string, error) {
 	return sub.SigningKey, nil
 }
 
-func report(c config, res publishResult, rcv *receiver, sizes []int) {
+func report(c config, schema *pgSchema, res publishResult, rcv *receiver, sizes []int) {
 	n := len(rcv.sent)
 	var lat []time.Duration
 	var last int64
@@ -411,12 +458,16 @@ func report(c config, res publishResult, rcv *receiver, sizes []int) {
 	if c.inProcess {
 		mode = "in-process"
 	}
+	storeName := "SQLite"
+	if schema != nil {
+		storeName = "PostgreSQL schema " + schema.name
+	}
 	rate := "unpaced"
 	if c.rate > 0 {
 		rate = fmt.Sprintf("rate=%.0f/s", c.rate)
 	}
-	fmt.Printf("server: %s, workers=%d per-subscription=%d %s; publishers: batch=%d concurrency=%d %s; GOMAXPROCS=%d\n",
-		mode, c.workers, c.perSub, c.serveFlags, c.batch, c.concurrency, rate, runtime.GOMAXPROCS(0))
+	fmt.Printf("server: %d× %s on %s, workers=%d per-subscription=%d %s; publishers: batch=%d concurrency=%d %s; GOMAXPROCS=%d\n",
+		c.instances, mode, storeName, c.workers, c.perSub, c.serveFlags, c.batch, c.concurrency, rate, runtime.GOMAXPROCS(0))
 	fmt.Printf("events=%d fanout=%d messages=%d elapsed=%v ingest=%.0f/s delivered=%.0f/s\n",
 		n, rcv.fanout, messages, elapsed.Round(time.Millisecond),
 		float64(n)/ingest.Seconds(), float64(messages)/elapsed.Seconds())
@@ -485,10 +536,72 @@ func startProfiles(c config) (stop func(), err error) {
 	return stop, nil
 }
 
-// server is the pusher server under test.
+// server is a pusher server under test.
 type server interface {
 	url() string
+	pid() int // the process running it, for the CPU accounting
 	stop()
+}
+
+// cluster is the servers under test: one, or with -instances N sharing a
+// PostgreSQL database.
+type cluster []server
+
+// startServers starts the in-process server, or c.instances pusher serve
+// children (on schema when it is not nil), one after the other so the first
+// applies the migrations alone. The first child logs to serve.log in tmp,
+// child i (1-based) from the second on to serve-<i>.log.
+func startServers(c config, tmp string, schema *pgSchema) (cluster, error) {
+	if c.inProcess {
+		s, err := startInProcess(c, filepath.Join(tmp, "serve.log"))
+		return cluster{s}, err
+	}
+	bin, err := buildPusher(c.bin, tmp)
+	if err != nil {
+		return nil, err
+	}
+	args := serveArgs(c, schema)
+	var cl cluster
+	for i := range c.instances {
+		logPath := filepath.Join(tmp, "serve.log")
+		if i > 0 {
+			logPath = filepath.Join(tmp, fmt.Sprintf("serve-%d.log", i+1))
+		}
+		s, err := startChild(bin, args, logPath)
+		if err != nil {
+			cl.stop()
+			return nil, fmt.Errorf("instance %d: %w", i+1, err)
+		}
+		cl = append(cl, s)
+	}
+	return cl, nil
+}
+
+// urls returns the base URL of every server.
+func (cl cluster) urls() []string {
+	var out []string
+	for _, s := range cl {
+		out = append(out, s.url())
+	}
+	return out
+}
+
+// pids returns the process of every server.
+func (cl cluster) pids() []int {
+	var out []int
+	for _, s := range cl {
+		out = append(out, s.pid())
+	}
+	return out
+}
+
+// stop stops all servers at once.
+func (cl cluster) stop() {
+	var wg sync.WaitGroup
+	for _, s := range cl {
+		wg.Go(s.stop)
+	}
+	wg.Wait()
 }
 
 // childServer is pusher serve running as a child process.
@@ -498,22 +611,43 @@ type childServer struct {
 	done chan error
 }
 
-func startChild(c config, tmp string) (server, error) {
-	bin := c.bin
-	if bin == "" {
-		bin = filepath.Join(tmp, "pusher")
-		build := exec.Command("go", "build", "-o", bin, "github.com/pusher-hq/pusher/cmd/pusher")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			return nil, fmt.Errorf("go build (run from the module, or pass -bin): %w", err)
-		}
+// buildPusher returns bin, or when it is empty builds pusher into tmp.
+func buildPusher(bin, tmp string) (string, error) {
+	if bin != "" {
+		return bin, nil
 	}
+	bin = filepath.Join(tmp, "pusher")
+	build := exec.Command("go", "build", "-o", bin, "github.com/pusher-hq/pusher/cmd/pusher")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return "", fmt.Errorf("go build (run from the module, or pass -bin): %w", err)
+	}
+	return bin, nil
+}
+
+// loopbackCIDRs is the delivery allow-list of the servers under test: the
+// bench's receiver listens on loopback, which pusher refuses by default.
+const loopbackCIDRs = "127.0.0.0/8,::1/128"
+
+// serveArgs returns the command line of every pusher serve child: all share
+// the data directory (the local token key), and the schema when not nil.
+func serveArgs(c config, schema *pgSchema) []string {
 	args := []string{"serve", "-addr", "127.0.0.1:0", "-data-dir", c.dataDir, "-allow-http",
-		"-workers", fmt.Sprint(c.workers), "-per-subscription", fmt.Sprint(c.perSub)}
-	args = append(args, strings.Fields(c.serveFlags)...)
+		"-allow-destination-cidrs", loopbackCIDRs,
+		"-workers", fmt.Sprint(c.workers), "-per-subscription", fmt.Sprint(c.perSub),
+		"-ingest-rate", "0"} // a benchmark measures the server, not its abuse limit; -serve-flags may set one
+	if schema != nil {
+		args = append(args, "-database-url", schema.dsn)
+	}
+	return append(args, strings.Fields(c.serveFlags)...)
+}
+
+// startChild starts bin with args, logging to logPath, and waits until it
+// printed its address.
+func startChild(bin string, args []string, logPath string) (server, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.SysProcAttr = childSysProcAttr() // the server dies with this process
-	logFile, err := os.Create(filepath.Join(tmp, "serve.log"))
+	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
@@ -553,6 +687,8 @@ func startChild(c config, tmp string) (server, error) {
 
 func (s *childServer) url() string { return s.base }
 
+func (s *childServer) pid() int { return s.cmd.Process.Pid }
+
 func (s *childServer) stop() {
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -589,7 +725,8 @@ func startInProcess(c config, logPath string) (server, error) {
 		cancel()
 		return nil, err
 	}
-	client := delivery.NewClient("pusher-bench", delivery.DefaultTimeout, c.perSub*4)
+	allow, _ := ssrf.ParseCIDRs(loopbackCIDRs)
+	client := delivery.NewClient("pusher-bench", delivery.DefaultTimeout, c.perSub*4, delivery.WithGuard(&ssrf.Guard{Allow: allow}))
 	engine := &delivery.Engine{Queue: db, Client: client, Logger: log, Workers: c.workers, PerSubscription: c.perSub,
 		OnRecorded: delivery.ObserveAttempts(nil)}
 	handler := httpapi.NewHandler(log, db, &auth.Verifier{Keys: key}, client, engine.Notify,
@@ -616,6 +753,9 @@ func startInProcess(c config, logPath string) (server, error) {
 }
 
 func (s *inProcessServer) url() string { return s.base }
+
+// pid is this process: its CPU time includes the publishers and the receiver.
+func (s *inProcessServer) pid() int { return os.Getpid() }
 
 func (s *inProcessServer) stop() {
 	s.cancel()

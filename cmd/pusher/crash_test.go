@@ -247,7 +247,7 @@ func startPusher(t *testing.T, bin, dataDir, name string, extra ...string) *push
 	}
 	defer logFile.Close()
 	args := append([]string{"serve", "-addr", "127.0.0.1:0", "-data-dir", dataDir, "-allow-http",
-		"-retry-schedule", "50x200ms", "-log-level", "warn", "-delivery-timeout", "2s", "-lease-timeout", "3s"}, extra...)
+		"-allow-destination-cidrs", "127.0.0.0/8,::1/128", "-retry-schedule", "50x200ms", "-log-level", "warn", "-delivery-timeout", "2s", "-lease-timeout", "3s"}, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "PUSHER_LOG_LEVEL=warn")
 	cmd.Stderr = logFile

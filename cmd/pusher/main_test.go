@@ -29,7 +29,8 @@ func startServe(t *testing.T, dataDir string, extra ...string) (string, func() e
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
-	args := append([]string{"serve", "-addr", "127.0.0.1:0", "-data-dir", dataDir, "-allow-http", "-poll-interval", "20ms"}, extra...)
+	args := append([]string{"serve", "-addr", "127.0.0.1:0", "-data-dir", dataDir, "-allow-http",
+		"-allow-destination-cidrs", "127.0.0.0/8,::1/128", "-poll-interval", "20ms"}, extra...)
 	go func() {
 		done <- run(ctx, args, envMap(nil), pw, io.Discard)
 		pw.Close()
@@ -78,6 +79,12 @@ func TestEndToEnd(t *testing.T) { testEndToEnd(t) }
 
 // The same run on PostgreSQL (skipped when PUSHER_TEST_POSTGRES is not set).
 func TestEndToEndOnPostgres(t *testing.T) { testEndToEnd(t, "-database-url", pgtest.DSN(t)) }
+
+// The same run with signing keys encrypted at rest: deliveries are signed
+// with the key the create returned.
+func TestEndToEndWithSecretKey(t *testing.T) {
+	testEndToEnd(t, "-secret-key", "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")
+}
 
 func testEndToEnd(t *testing.T, extra ...string) {
 	dataDir := filepath.Join(t.TempDir(), "data")
@@ -173,7 +180,7 @@ func TestServeHelpListsEverySetting(t *testing.T) {
 	var out bytes.Buffer
 	run(context.Background(), []string{"serve", "-h"}, envMap(nil), &out, &out)
 	for _, env := range []string{"PUSHER_ADDR", "PUSHER_DATA_DIR", "PUSHER_JWKS_URL", "PUSHER_ALLOW_HTTP", "PUSHER_RETRY_SCHEDULE",
-		"PUSHER_DELIVERY_TIMEOUT", "PUSHER_NOTICE_POLL_INTERVAL", "PUSHER_SMTP_URL", "PUSHER_MAIL_FROM", "PUSHER_PER_SUBSCRIPTION", "PUSHER_RETENTION"} {
+		"PUSHER_DELIVERY_TIMEOUT", "PUSHER_NOTICE_POLL_INTERVAL", "PUSHER_SMTP_URL", "PUSHER_MAIL_FROM", "PUSHER_PER_SUBSCRIPTION", "PUSHER_RETENTION", "PUSHER_ALLOW_DESTINATION_CIDRS"} {
 		if !strings.Contains(out.String(), env) {
 			t.Errorf("serve -h does not mention %s", env)
 		}
@@ -188,6 +195,8 @@ func TestBadSettingsFailFast(t *testing.T) {
 		{[]string{"serve", "-retry-schedule", "sometimes"}, nil},
 		{[]string{"serve"}, map[string]string{"PUSHER_DELIVERY_TIMEOUT": "ten"}},
 		{[]string{"serve", "-log-format", "xml"}, nil},
+		{[]string{"serve", "-allow-destination-cidrs", "10.0.0.0/33"}, nil},
+		{[]string{"serve"}, map[string]string{"PUSHER_ALLOW_DESTINATION_CIDRS": "127.0.0.1/8"}},
 		{[]string{"token"}, nil},
 		{[]string{"frobnicate"}, nil},
 	} {

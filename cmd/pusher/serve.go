@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -21,6 +22,8 @@ import (
 	"github.com/pusher-hq/pusher/internal/delivery"
 	"github.com/pusher-hq/pusher/internal/httpapi"
 	"github.com/pusher-hq/pusher/internal/notify"
+	"github.com/pusher-hq/pusher/internal/secrets"
+	"github.com/pusher-hq/pusher/internal/ssrf"
 	"github.com/pusher-hq/pusher/internal/webhook"
 )
 
@@ -33,6 +36,7 @@ type serveConfig struct {
 	Issuer          string
 	Audience        string
 	AllowHTTP       bool
+	AllowCIDRs      []netip.Prefix // internal ranges destinations may resolve to
 	Timeout         time.Duration
 	LeaseTimeout    time.Duration
 	Schedule        webhook.Schedule
@@ -43,11 +47,14 @@ type serveConfig struct {
 	Retention       time.Duration
 	MaxBody         int
 	MaxIngestBody   int
+	Limits          limitsConfig
 	SMTPURL         string
 	MailFrom        string
 	NoticeEvery     time.Duration
 	NoticePoll      time.Duration
 	ShutdownTimeout time.Duration
+	SecretKey       string
+	SecretKeysOld   []string
 	LogLevel        string
 	LogFormat       string
 }
@@ -68,6 +75,7 @@ func parseServeConfig(args []string, getenv env, stderr io.Writer) (serveConfig,
 	issuer := fs.string("jwt-issuer", "PUSHER_JWT_ISSUER", "", "required token issuer (iss); empty = not checked")
 	audience := fs.string("jwt-audience", "PUSHER_JWT_AUDIENCE", "", "required token audience (aud); empty = not checked")
 	allowHTTP := fs.bool("allow-http", "PUSHER_ALLOW_HTTP", false, "DEVELOPMENT ONLY: accept http:// destinations (Zettle requires HTTPS)")
+	allowCIDRs := fs.string("allow-destination-cidrs", "PUSHER_ALLOW_DESTINATION_CIDRS", "", "comma-separated CIDRs destinations may resolve to although internal (loopback, private, link-local…), e.g. 10.20.0.0/16 for on-premise receivers or 127.0.0.0/8,::1/128 for local development; -allow-http does not imply it; empty = only public addresses")
 	timeout := fs.duration("delivery-timeout", "PUSHER_DELIVERY_TIMEOUT", delivery.DefaultTimeout, "time a destination has to answer, also for the TestMessage")
 	lease := fs.duration("lease-timeout", "PUSHER_LEASE_TIMEOUT", 0, "how long a claimed message stays leased; a crashed instance's messages are redelivered after this; 0 = 3×delivery-timeout + 30 s")
 	schedule := fs.string("retry-schedule", "PUSHER_RETRY_SCHEDULE", webhook.ZettleSchedule.String(), "retry schedule after a failure, COUNTxINTERVAL steps; the default is Zettle's")
@@ -78,10 +86,13 @@ func parseServeConfig(args []string, getenv env, stderr io.Writer) (serveConfig,
 	retention := fs.duration("retention", "PUSHER_RETENTION", 7*24*time.Hour, "delivered messages are kept, and re-posted events recognised as duplicates, for this long")
 	maxBody := fs.int("max-body", "PUSHER_MAX_BODY", 64<<10, "largest subscription API request body in bytes")
 	maxIngest := fs.int("max-ingest-body", "PUSHER_MAX_INGEST_BODY", 10<<20, "largest ingest request body in bytes")
+	limits := limitFlags(fs)
 	smtpURL := fs.string("smtp-url", "PUSHER_SMTP_URL", "", "SMTP server for failure notices, e.g. smtp://user:pass@smtp.example.com:587; empty = notices stay in the outbox and are logged")
 	mailFrom := fs.string("mail-from", "PUSHER_MAIL_FROM", "", "From address of notices, e.g. Pusher <pusher@example.com>; empty = from= in the SMTP URL, else the SMTP user name if it is an address, else pusher@<SMTP host>")
 	noticeEvery := fs.duration("failing-notice-every", "PUSHER_FAILING_NOTICE_EVERY", 24*time.Hour, "at most one 'failing' notice per subscription per this")
 	noticePoll := fs.duration("notice-poll-interval", "PUSHER_NOTICE_POLL_INTERVAL", notify.DefaultPollInterval, "how often the notice outbox is checked; failing and deleted notices are sent at once, recovered ones within this")
+	secretKey := fs.string("secret-key", "PUSHER_SECRET_KEY", "", "encrypt signing keys at rest with this AES-256 key (64 hex digits or base64; set it in the environment, not on the command line); empty = stored as they are")
+	secretOld := fs.string("secret-key-old", "PUSHER_SECRET_KEY_OLD", "", "earlier secret keys, comma-separated, that still open values sealed before a rotation")
 	shutdown := fs.duration("shutdown-timeout", "PUSHER_SHUTDOWN_TIMEOUT", 30*time.Second, "how long shutdown waits for requests in flight")
 	level := fs.string("log-level", "PUSHER_LOG_LEVEL", "info", "debug, info, warn or error")
 	format := fs.string("log-format", "PUSHER_LOG_FORMAT", "text", "text or json")
@@ -97,12 +108,20 @@ func parseServeConfig(args []string, getenv env, stderr io.Writer) (serveConfig,
 	c.LeaseTimeout, c.PerOrganization = *lease, *perOrg
 	c.Timeout, c.Schedule, c.Workers, c.PerSubscription, c.PollInterval = *timeout, sched, *workers, *perSub, *poll
 	c.Retention, c.MaxBody, c.MaxIngestBody = *retention, *maxBody, *maxIngest
+	c.Limits = limits()
 	c.SMTPURL, c.MailFrom, c.NoticeEvery, c.NoticePoll, c.ShutdownTimeout = *smtpURL, *mailFrom, *noticeEvery, *noticePoll, *shutdown
 	c.LogLevel, c.LogFormat = *level, *format
+	if c.AllowCIDRs, err = ssrf.ParseCIDRs(*allowCIDRs); err != nil {
+		return c, fmt.Errorf("allow-destination-cidrs: %w", err)
+	}
+	c.SecretKey, c.SecretKeysOld = *secretKey, splitList(*secretOld)
 	return c, c.validate()
 }
 
 func (c serveConfig) validate() error {
+	if err := c.Limits.validate(); err != nil {
+		return err
+	}
 	switch {
 	case c.Timeout <= 0:
 		return errors.New("delivery-timeout must be positive")
@@ -116,6 +135,17 @@ func (c serveConfig) validate() error {
 		return fmt.Errorf("log-format %q: want text or json", c.LogFormat)
 	}
 	return nil
+}
+
+// splitList splits a comma-separated setting, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }
 
 func envOr(getenv env, name, def string) string {
@@ -156,6 +186,14 @@ func runServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		return err
 	}
 	defer db.Close()
+	if cfg.SecretKey != "" {
+		sealer, err := secrets.NewSealer(cfg.SecretKey, cfg.SecretKeysOld...)
+		if err != nil {
+			return err
+		}
+		db.Store = secrets.Store{Store: db.Store, Sealer: sealer}
+		log.Info("signing keys are encrypted at rest")
+	}
 	keys, err := keySource(cfg)
 	if err != nil {
 		return err
@@ -168,7 +206,10 @@ func runServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	delivery.RegisterMetrics(reg)
 	httpapi.RegisterMetrics(reg)
 	reg.MustRegister(delivery.QueueCollector{Store: db})
-	client := delivery.NewClient(userAgent(), cfg.Timeout, cfg.PerSubscription*4)
+	if len(cfg.AllowCIDRs) > 0 {
+		log.Warn("destinations may resolve to these internal ranges", "allow_destination_cidrs", cfg.AllowCIDRs)
+	}
+	client := delivery.NewClient(userAgent(), cfg.Timeout, cfg.PerSubscription*4, delivery.WithGuard(&ssrf.Guard{Allow: cfg.AllowCIDRs}))
 	engine := &delivery.Engine{
 		Queue: db, Client: client, Logger: log, Schedule: cfg.Schedule, Workers: cfg.Workers,
 		PerSubscription: cfg.PerSubscription, PerOrganization: cfg.PerOrganization, PollInterval: cfg.PollInterval, FailingNoticeEvery: cfg.NoticeEvery,
@@ -180,10 +221,10 @@ func runServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	}
 	engine.OnRecorded = delivery.ObserveAttempts(wakeSender)
 	verifier := &auth.Verifier{Keys: keys, Issuer: cfg.Issuer, Audience: cfg.Audience}
-	handler := httpapi.NewHandler(log, db, verifier, client, engine.Notify, httpapi.Config{
+	handler := httpapi.NewHandler(log, db, verifier, client, engine.Notify, cfg.Limits.apply(httpapi.Config{
 		AllowHTTPDestinations: cfg.AllowHTTP, MaxBodyBytes: int64(cfg.MaxBody), MaxIngestBytes: int64(cfg.MaxIngestBody),
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-	})
+	}))
 	loops := []func(context.Context) error{engine.Run, sender.Run}
 	if db.listen != nil {
 		loops = append(loops, func(ctx context.Context) error { return db.listen(ctx, engine.Notify) })
@@ -199,7 +240,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, h http.Handle
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
+	srv := newHTTPServer(cfg, h)
 	loopCtx, stopLoops := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	for _, loop := range loops {

@@ -2,13 +2,16 @@
 // mints tokens for local use.
 //
 // A token is accepted when its signature verifies (RS256 or ES256) with a key
-// from the configured JWKS URL or, without one, with the local key pair that
-// pusher keeps in its data directory; it has not expired (exp is required);
-// and its iss and aud match when an issuer or audience is configured.
+// from the configured JWKS URL (see JWKS for caching and refresh) or, without
+// one, with the local key pair that pusher keeps in its data directory; it has
+// not expired (exp is required); neither its nbf nor its iat lies in the
+// future; and its iss and aud match when an issuer or audience is
+// configured. Each time check tolerates Leeway of clock skew.
 //
 // Claims pusher reads:
 //
-//	organizationUuid  the merchant organization (subscriber tokens)
+//	organizationUuid  the merchant organization (subscriber tokens);
+//	                  lower-cased, as UUIDs compare case-insensitively
 //	client_id         the OAuth client; subscriptions belong to it
 //	                  (azp is used when client_id is absent)
 //	scope             space-separated scopes, Zettle names:
@@ -35,9 +38,14 @@ import (
 // ScopePublish lets a token publish events through the ingest API.
 const ScopePublish = "PUSHER:PUBLISH"
 
+// Leeway is the clock skew tolerated between pusher and the token issuer: a
+// token is accepted until Leeway after its exp, and from Leeway before its
+// nbf and its iat. An iat or nbf further in the future is rejected (401).
+const Leeway = 30 * time.Second
+
 // Principal is the authenticated caller.
 type Principal struct {
-	OrganizationUUID string
+	OrganizationUUID string // lower case; "" for a token bound to no organization
 	ClientID         string
 	Subject          string
 	Scopes           []string
@@ -79,12 +87,16 @@ func (v *Verifier) Authenticate(r *http.Request) (Principal, error) {
 	return v.Verify(r.Context(), raw)
 }
 
-// Verify checks a raw token; see Authenticate.
+// Verify checks a raw token; see Authenticate. A bad token is an
+// Unauthorized *webhook.Error; a JWKS that has never been fetched
+// successfully (ErrKeysUnavailable) is Unavailable, since the token may be
+// fine.
 func (v *Verifier) Verify(ctx context.Context, raw string) (Principal, error) {
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods([]string{"RS256", "ES256"}),
 		jwt.WithExpirationRequired(),
-		jwt.WithLeeway(30 * time.Second),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(Leeway),
 	}
 	if v.Now != nil {
 		opts = append(opts, jwt.WithTimeFunc(v.Now))
@@ -97,10 +109,13 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Principal, error) {
 	}
 	var c Claims
 	_, err := jwt.ParseWithClaims(raw, &c, func(t *jwt.Token) (any, error) { return v.Keys.Key(ctx, t) }, opts...)
+	if errors.Is(err, ErrKeysUnavailable) {
+		return Principal{}, webhook.Errorf(webhook.Unavailable, "The token signing keys cannot be fetched from the identity provider; try again later")
+	}
 	if err != nil {
 		return Principal{}, unauthorized(describe(err))
 	}
-	p := Principal{OrganizationUUID: c.OrganizationUUID, ClientID: c.ClientID, Subject: c.Subject, Scopes: c.Scope}
+	p := Principal{OrganizationUUID: strings.ToLower(c.OrganizationUUID), ClientID: c.ClientID, Subject: c.Subject, Scopes: c.Scope}
 	if p.ClientID == "" {
 		p.ClientID = c.AuthorizedParty
 	}
@@ -121,8 +136,10 @@ func describe(err error) string {
 		return "The access token signature is not valid"
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return "The access token is malformed"
-	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
-		return "The access token is not valid yet"
+	case errors.Is(err, jwt.ErrTokenNotValidYet):
+		return "The access token is not valid yet (nbf)"
+	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return "The access token was issued in the future (iat)"
 	}
 	return "The access token is not valid"
 }

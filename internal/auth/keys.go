@@ -2,11 +2,9 @@ package auth
 
 import (
 	"context"
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
@@ -14,11 +12,8 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
-	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -116,123 +111,4 @@ func (k *LocalKey) Mint(c Claims, now time.Time, ttl time.Duration) (string, err
 	t := jwt.NewWithClaims(jwt.SigningMethodES256, c)
 	t.Header["kid"] = k.KeyID
 	return t.SignedString(k.Private)
-}
-
-// JWKS fetches verification keys from a JSON Web Key Set URL. Keys are
-// cached; an unknown kid triggers a refetch at most once per MinRefresh.
-type JWKS struct {
-	URL        string
-	Client     *http.Client  // default: 10 s timeout
-	MinRefresh time.Duration // default 1 min
-
-	mu      sync.Mutex
-	keys    map[string]crypto.PublicKey
-	fetched time.Time
-}
-
-// Key implements KeySource: it returns the key named by the token's kid, or
-// the only key of the set when the token has no kid.
-func (j *JWKS) Key(ctx context.Context, t *jwt.Token) (any, error) {
-	kid, _ := t.Header["kid"].(string)
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if k, ok := j.lookup(kid); ok {
-		return k, nil
-	}
-	minRefresh := j.MinRefresh
-	if minRefresh == 0 {
-		minRefresh = time.Minute
-	}
-	if !j.fetched.IsZero() && time.Since(j.fetched) < minRefresh {
-		return nil, fmt.Errorf("unknown key id %q", kid)
-	}
-	if err := j.fetch(ctx); err != nil {
-		return nil, err
-	}
-	if k, ok := j.lookup(kid); ok {
-		return k, nil
-	}
-	return nil, fmt.Errorf("unknown key id %q", kid)
-}
-
-func (j *JWKS) lookup(kid string) (crypto.PublicKey, bool) {
-	if kid == "" && len(j.keys) == 1 {
-		for _, k := range j.keys {
-			return k, true
-		}
-	}
-	k, ok := j.keys[kid]
-	return k, ok
-}
-
-type jwk struct {
-	Kty string `json:"kty"`
-	Kid string `json:"kid"`
-	Crv string `json:"crv"`
-	X   string `json:"x"`
-	Y   string `json:"y"`
-	N   string `json:"n"`
-	E   string `json:"e"`
-}
-
-func (j *JWKS) fetch(ctx context.Context) error {
-	client := j.Client
-	if client == nil {
-		client = &http.Client{Timeout: 10 * time.Second}
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, j.URL, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return fmt.Errorf("fetch JWKS: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("fetch JWKS: HTTP %d", resp.StatusCode)
-	}
-	var set struct{ Keys []jwk }
-	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
-		return fmt.Errorf("decode JWKS: %w", err)
-	}
-	keys := map[string]crypto.PublicKey{}
-	for _, k := range set.Keys {
-		if pub, err := k.publicKey(); err == nil {
-			keys[k.Kid] = pub
-		}
-	}
-	j.keys, j.fetched = keys, time.Now()
-	return nil
-}
-
-func (k jwk) publicKey() (crypto.PublicKey, error) {
-	switch k.Kty {
-	case "RSA":
-		n, err1 := base64.RawURLEncoding.DecodeString(k.N)
-		e, err2 := base64.RawURLEncoding.DecodeString(k.E)
-		if err := errors.Join(err1, err2); err != nil {
-			return nil, err
-		}
-		return &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}, nil
-	case "EC":
-		if k.Crv != "P-256" {
-			return nil, fmt.Errorf("unsupported curve %q", k.Crv)
-		}
-		x, err1 := base64.RawURLEncoding.DecodeString(k.X)
-		y, err2 := base64.RawURLEncoding.DecodeString(k.Y)
-		if err := errors.Join(err1, err2); err != nil {
-			return nil, err
-		}
-		uncompressed := append(append([]byte{4}, leftPad(x, 32)...), leftPad(y, 32)...)
-		return ecdsa.ParseUncompressedPublicKey(elliptic.P256(), uncompressed)
-	}
-	return nil, fmt.Errorf("unsupported key type %q", k.Kty)
-}
-
-func leftPad(b []byte, n int) []byte {
-	if len(b) >= n {
-		return b
-	}
-	return append(make([]byte, n-len(b)), b...)
 }

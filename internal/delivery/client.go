@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pusher-hq/pusher/internal/signing"
+	"github.com/pusher-hq/pusher/internal/ssrf"
 	"github.com/pusher-hq/pusher/internal/webhook"
 )
 
@@ -31,24 +32,46 @@ type Client struct {
 	HTTP      *http.Client
 	Timeout   time.Duration // per attempt; DefaultTimeout when zero
 	UserAgent string
+
+	// guard is the SSRF policy: NewClient's transport checks every dial
+	// with it, and Handshake checks the destination's host before dialling.
+	// nil (a Client not made by NewClient) means ssrf's default policy.
+	guard *ssrf.Guard
+}
+
+// Option configures NewClient.
+type Option func(*Client)
+
+// WithGuard makes the client deliver only to addresses g accepts; use it to
+// give an allow-list (ssrf.Guard.Allow) or a test resolver. Without it,
+// NewClient uses a Guard without allow-list: every loopback, private,
+// link-local and other special-purpose address is refused.
+func WithGuard(g *ssrf.Guard) Option {
+	return func(c *Client) { c.guard = g }
 }
 
 // NewClient returns a Client with a transport tuned for many requests to
 // few hosts: up to maxConnsPerHost idle keep-alive connections per host.
-func NewClient(userAgent string, timeout time.Duration, maxConnsPerHost int) *Client {
+// Every connection is checked by the client's ssrf.Guard (see WithGuard) at
+// the address actually dialled, and proxies from the environment are not
+// used, so the check sees the real peer.
+func NewClient(userAgent string, timeout time.Duration, maxConnsPerHost int, opts ...Option) *Client {
+	c := &Client{Timeout: timeout, UserAgent: userAgent, guard: &ssrf.Guard{}}
+	for _, o := range opts {
+		o(c)
+	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil
+	tr.DialContext = c.guard.Dialer().DialContext
 	tr.MaxIdleConns = 0
 	tr.MaxIdleConnsPerHost = maxConnsPerHost
 	tr.IdleConnTimeout = 90 * time.Second
 	tr.ResponseHeaderTimeout = 0 // the request context carries the deadline
-	return &Client{
-		HTTP: &http.Client{
-			Transport:     tr,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
-		Timeout:   timeout,
-		UserAgent: userAgent,
+	c.HTTP = &http.Client{
+		Transport:     tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
+	return c
 }
 
 // Outcome is the result of one POST.
@@ -156,6 +179,8 @@ func classifyError(err error) webhook.Class {
 		recErr   tls.RecordHeaderError
 	)
 	switch {
+	case errors.Is(err, ssrf.ErrForbidden):
+		return webhook.ClassForbiddenDestination
 	case errors.As(err, &dnsErr):
 		return webhook.ClassDNS
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/pusher-hq/pusher/internal/delivery"
 	"github.com/pusher-hq/pusher/internal/signing"
+	"github.com/pusher-hq/pusher/internal/ssrf"
 	"github.com/pusher-hq/pusher/internal/store"
 	"github.com/pusher-hq/pusher/internal/store/sqlite"
 	"github.com/pusher-hq/pusher/internal/webhook"
@@ -129,10 +131,15 @@ func messageIDs(evs []store.Event) []string {
 	return ids
 }
 
-// newClient returns a delivery client as cmd/pusher builds it.
+// newClient returns a delivery client as cmd/pusher builds it, allowed to
+// deliver to the loopback receivers of the tests.
 func newClient(timeout time.Duration) *delivery.Client {
-	return delivery.NewClient(testUserAgent, timeout, 16)
+	return delivery.NewClient(testUserAgent, timeout, 16, delivery.WithGuard(loopbackAllowed))
 }
+
+// loopbackAllowed is the guard of test clients: loopback is allowed, as
+// with -allow-destination-cidrs 127.0.0.0/8,::1/128.
+var loopbackAllowed = &ssrf.Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}}
 
 // trustServer makes c trust the certificate of the TLS test server srv.
 func trustServer(c *delivery.Client, srv *httptest.Server) {

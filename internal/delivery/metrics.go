@@ -12,7 +12,7 @@ import (
 var (
 	attemptsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "pusher_delivery_attempts_total",
-		Help: "Delivery attempts by outcome class (ok, http_status, timeout, refused, dns, tls, redirect, connection_reset, other).",
+		Help: "Delivery attempts by outcome class (ok, http_status, timeout, refused, dns, tls, redirect, connection_reset, forbidden_destination, other).",
 	}, []string{"outcome"})
 	attemptSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "pusher_delivery_attempt_duration_seconds",

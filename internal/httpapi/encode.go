@@ -29,7 +29,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // readBody reads a JSON request body of at most limit bytes. It returns
 // UnsupportedMedia for a Content-Type other than JSON (an absent one is
-// taken as JSON) and TooLarge above the limit.
+// taken as JSON), TooLarge above the limit, and a *bodyReadError when the
+// body ends early or arrives too slowly (the client's doing, see writeError).
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
@@ -43,7 +44,7 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 		return nil, webhook.Errorf(webhook.TooLarge, "Request body is larger than %d bytes", limit)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read request body: %w", err)
+		return nil, &bodyReadError{err}
 	}
 	return body, nil
 }
@@ -53,6 +54,9 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 func decodeJSON(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return webhook.Errorf(webhook.Invalid, "Request body must be a JSON object")
+	}
+	if webhook.Depth(body) > webhook.MaxDepth {
+		return webhook.Errorf(webhook.Invalid, "Request body nests arrays and objects deeper than %d levels", webhook.MaxDepth)
 	}
 	err := json.Unmarshal(body, v)
 	var typeErr *json.UnmarshalTypeError

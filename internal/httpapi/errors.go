@@ -30,6 +30,7 @@ var statuses = map[webhook.Code]struct {
 	webhook.MethodNotAllowed: {http.StatusMethodNotAllowed, webhook.TypeMethodNotAllowed},
 	webhook.TooLarge:         {http.StatusRequestEntityTooLarge, webhook.TypePayloadTooLarge},
 	webhook.UnsupportedMedia: {http.StatusUnsupportedMediaType, webhook.TypeUnsupportedMediaType},
+	webhook.TooManyRequests:  {http.StatusTooManyRequests, webhook.TypeTooManyRequests},
 	webhook.DestinationError: {http.StatusInternalServerError, webhook.TypeDestinationRespondedWithCode},
 	webhook.Unavailable:      {http.StatusServiceUnavailable, webhook.TypeServiceUnavailable},
 	webhook.Internal:         {http.StatusInternalServerError, webhook.TypeInternalError},
@@ -44,6 +45,11 @@ const retryAfterSeconds = "5"
 // error without its text.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	var e *webhook.Error
+	var unread *bodyReadError
+	if errors.As(err, &unread) {
+		log.Info("request body not received", "method", r.Method, "path", r.URL.Path, "err", unread.err)
+		err = errBodyNotReceived
+	}
 	if !errors.As(err, &e) {
 		if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 			log.Info("client went away", "method", r.Method, "path", r.URL.Path)

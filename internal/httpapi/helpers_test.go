@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/pusher-hq/pusher/internal/auth"
 	"github.com/pusher-hq/pusher/internal/delivery"
 	"github.com/pusher-hq/pusher/internal/httpapi"
+	"github.com/pusher-hq/pusher/internal/ssrf"
 	"github.com/pusher-hq/pusher/internal/store"
 	"github.com/pusher-hq/pusher/internal/store/pgtest"
 	"github.com/pusher-hq/pusher/internal/store/sqlite"
@@ -97,11 +99,14 @@ func newAPI(t *testing.T, configure ...func(*httpapi.Config)) *testAPI {
 	return a
 }
 
-// trustingClient is a delivery client that trusts httptest's TLS certificate.
+// trustingClient is a delivery client that trusts httptest's TLS certificate
+// and may deliver to loopback (as -allow-destination-cidrs
+// 127.0.0.0/8,::1/128 allows).
 func trustingClient(t *testing.T) *delivery.Client {
 	tlsSrv := httptest.NewTLSServer(http.NotFoundHandler())
 	t.Cleanup(tlsSrv.Close)
-	c := delivery.NewClient("pusher/test", 2*time.Second, 4)
+	loopback := &ssrf.Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}}
+	c := delivery.NewClient("pusher/test", 2*time.Second, 4, delivery.WithGuard(loopback))
 	c.HTTP.Transport.(*http.Transport).TLSClientConfig = tlsSrv.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
 	return c
 }

@@ -42,6 +42,9 @@ func (h ingestHandler) publish(w http.ResponseWriter, r *http.Request, p auth.Pr
 	if err != nil {
 		return err
 	}
+	if err := checkIngestDepth(body); err != nil {
+		return err
+	}
 	raw, single, err := splitEvents(body)
 	if err != nil {
 		return err
@@ -64,6 +67,9 @@ func (h ingestHandler) publish(w http.ResponseWriter, r *http.Request, p auth.Pr
 	if len(bad) > 0 {
 		return invalid(webhook.Unprocessable, bad)
 	}
+	if err := checkPublisherOrg(p, events, single); err != nil {
+		return err
+	}
 	results, err := h.st.Publish(r.Context(), events)
 	if err != nil {
 		return err
@@ -85,6 +91,34 @@ func (h ingestHandler) publish(w http.ResponseWriter, r *http.Request, p auth.Pr
 	}
 	writeJSON(w, http.StatusAccepted, resp)
 	return nil
+}
+
+// checkPublisherOrg returns Forbidden, with one violation per offending
+// event, when p is bound to an organization (its organizationUuid claim is
+// set) and an event is for another one; the batch is then refused whole.
+// Organizations compare case-insensitively. A token bound to no
+// organization publishes for any.
+func checkPublisherOrg(p auth.Principal, events []store.Event, single bool) error {
+	bound := lower(p.OrganizationUUID)
+	if bound == "" {
+		return nil
+	}
+	var bad []webhook.Violation
+	for i, ev := range events {
+		if ev.Envelope.OrganizationUUID == bound {
+			continue
+		}
+		prop := fmt.Sprintf("[%d].organizationUuid", i)
+		if single {
+			prop = "organizationUuid"
+		}
+		bad = append(bad, violation(prop, "must be "+bound+", the organization the access token is bound to", "ORGANIZATION"))
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	return &webhook.Error{Code: webhook.Forbidden, Type: webhook.TypeForbidden, Violations: bad,
+		Message: fmt.Sprintf("The access token is bound to organization %s and cannot publish events for another organization (%d of %d events)", bound, len(bad), len(events))}
 }
 
 // splitEvents returns the raw events of a body holding one event object or
@@ -127,7 +161,7 @@ func parseEvent(raw json.RawMessage, prefix string, now time.Time) (store.Event,
 	case in.EventName == "":
 		add("eventName", "must not be empty", "NOT_NULL")
 	case !webhook.IsPublishable(in.EventName):
-		add("eventName", fmt.Sprintf("unknown event name %q", in.EventName), "EVENT_NAME")
+		add("eventName", "unknown event name "+quoteShort(in.EventName), "EVENT_NAME")
 	case webhook.IsDisconnect(in.EventName) && in.ClientID == "":
 		add("clientId", "must name the client whose connection was removed", "NOT_NULL")
 	}
@@ -144,7 +178,7 @@ func parseEvent(raw json.RawMessage, prefix string, now time.Time) (store.Event,
 	}
 	payload, msg := compactPayload(in.Payload)
 	if msg != "" {
-		add("payload", msg, "JSON")
+		add("payload", msg, payloadConstraint(msg))
 	}
 	if len(bad) > 0 {
 		return store.Event{}, bad
@@ -177,7 +211,7 @@ func compactPayload(raw json.RawMessage) (payload, msg string) {
 	}
 	out, err := webhook.CompactJSON(raw)
 	if err != nil {
-		return "", "is not valid JSON: " + err.Error()
+		return "", compactErrorMessage(err)
 	}
 	return string(out), ""
 }

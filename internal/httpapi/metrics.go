@@ -19,5 +19,5 @@ var (
 
 // RegisterMetrics registers the API's metrics with reg.
 func RegisterMetrics(reg prometheus.Registerer) {
-	reg.MustRegister(eventsPublished, eventsDuplicate, messagesEnqueued)
+	reg.MustRegister(eventsPublished, eventsDuplicate, messagesEnqueued, requestsThrottled)
 }

@@ -43,8 +43,18 @@ type Config struct {
 	MaxBodyBytes          int64            // subscription API request limit; default 64 KiB
 	MaxIngestBytes        int64            // ingest request limit; default 10 MiB
 	MaxIngestEvents       int              // events per ingest request; default 1000
-	Now                   func() time.Time // default time.Now
+	Now                   func() time.Time // default time.Now; also the clock of the rate limits
 	Metrics               http.Handler     // served at /metrics when set
+
+	// Abuse limits. Zero means none for each; pusher serve sets the
+	// Default… values of ratelimit.go unless told otherwise. A client over
+	// its rate is answered 429 TOO_MANY_REQUESTS with Retry-After before its
+	// body is read; a burst of 0 is twice the rate (at least 1).
+	APIRate          float64 // subscription API requests/s per (OAuth client, organization)
+	APIBurst         int     // bucket size of APIRate
+	IngestRate       float64 // ingest requests/s per producer (OAuth client)
+	IngestBurst      int     // bucket size of IngestRate
+	MaxSubscriptions int     // subscriptions per (organization, OAuth client); more are refused at create
 }
 
 func (c *Config) defaults() {
@@ -74,15 +84,12 @@ func NewHandler(log *slog.Logger, st Store, authn Authenticator, hs Handshaker, 
 	}
 	mux := http.NewServeMux()
 	h := func(fn handlerFunc) http.Handler { return errorHandler(log, fn) }
-	authed := func(fn func(http.ResponseWriter, *http.Request, auth.Principal) error) http.Handler {
-		return h(func(w http.ResponseWriter, r *http.Request) error {
-			p, err := authn.Authenticate(r)
-			if err != nil {
-				return err
-			}
-			return fn(w, r, p)
-		})
+	apiLimit := newRateLimiter("subscriptions", cfg.APIRate, cfg.APIBurst, cfg.Now)
+	ingestLimit := newRateLimiter("ingest", cfg.IngestRate, cfg.IngestBurst, cfg.Now)
+	limited := func(lim *rateLimiter, key func(auth.Principal) string, fn principalFunc) http.Handler {
+		return h(authenticated(authn, lim, key, fn))
 	}
+	authed := func(fn principalFunc) http.Handler { return limited(apiLimit, apiKey, fn) }
 	subs := subscriptionHandlers{st: st, hs: hs, cfg: cfg}
 	const coll = "/organizations/{org}/subscriptions"
 	route(mux, h, coll, map[string]http.Handler{
@@ -96,7 +103,8 @@ func NewHandler(log *slog.Logger, st Store, authn Authenticator, hs Handshaker, 
 		"DELETE": authed(subs.delete),
 	})
 	route(mux, h, coll+"/uuid/{id}", map[string]http.Handler{"DELETE": authed(subs.delete)})
-	route(mux, h, "/v1/events", map[string]http.Handler{"POST": authed(ingestHandler{st: st, wake: wake, cfg: cfg}.publish)})
+	ingest := ingestHandler{st: st, wake: wake, cfg: cfg}
+	route(mux, h, "/v1/events", map[string]http.Handler{"POST": limited(ingestLimit, clientKey, ingest.publish)})
 	route(mux, h, "/healthz", map[string]http.Handler{"GET": h(healthz)})
 	route(mux, h, "/readyz", map[string]http.Handler{"GET": h(readyz(st))})
 	if cfg.Metrics != nil {
@@ -104,6 +112,25 @@ func NewHandler(log *slog.Logger, st Store, authn Authenticator, hs Handshaker, 
 	}
 	mux.Handle("/", h(notFound("No such resource")))
 	return logRequests(log, trimTrailingSlash(recoverPanics(log, mux)))
+}
+
+// principalFunc is a handlerFunc of an authenticated request.
+type principalFunc func(w http.ResponseWriter, r *http.Request, p auth.Principal) error
+
+// authenticated returns fn behind authentication (Unauthorized without a
+// valid token) and then lim, keyed by key of the principal (TooManyRequests
+// over the limit; a nil lim limits nothing).
+func authenticated(authn Authenticator, lim *rateLimiter, key func(auth.Principal) string, fn principalFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		p, err := authn.Authenticate(r)
+		if err != nil {
+			return err
+		}
+		if err := lim.check(w, key(p)); err != nil {
+			return err
+		}
+		return fn(w, r, p)
+	}
 }
 
 // route registers a handler per method for path, and a fallback that

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/pusher-hq/pusher/internal/auth"
@@ -58,8 +59,18 @@ type subscriptionHandlers struct {
 
 // create handles POST /organizations/{org}/subscriptions: validate, check
 // scopes and uniqueness, send the TestMessage, then store.
+//
+// A uuid is unique across all organizations (it is the primary key, and
+// Zettle says "one UUID can be used only for one subscription"), so a uuid
+// held by another client or organization cannot be created either. Its
+// answer is the one for a duplicate of the caller's own: 400
+// SUBSCRIPTION_ALREADY_EXIST with the same body, naming only the uuid the
+// caller sent. That one bit ("taken") is all a global key must reveal; no
+// other answer is both true and less telling (answering 200 would claim a
+// subscription that does not exist), and nothing about the holder, its
+// organization, destination or state is shown or changed.
 func (h subscriptionHandlers) create(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	org, err := orgOf(r, p.OrganizationUUID)
+	org, err := subscriberOrg(r, p)
 	if err != nil {
 		return err
 	}
@@ -70,13 +81,18 @@ func (h subscriptionHandlers) create(w http.ResponseWriter, r *http.Request, p a
 	if err := h.validateCreate(req); err != nil {
 		return err
 	}
-	if err := checkScopes(p, *req.EventNames); err != nil {
+	if err := checkScopes(p, webhook.RequiredScopes(*req.EventNames), "the requested events"); err != nil {
 		return err
 	}
 	uuid := strings.ToLower(*req.UUID)
+	// Only the caller's own uuids are found before the TestMessage; one held
+	// elsewhere fails in CreateSubscription with the same error.
 	if _, err := h.st.Subscription(r.Context(), org, p.ClientID, uuid); err == nil {
 		return webhook.ErrSubscriptionExists(uuid)
 	} else if !webhook.IsCode(err, webhook.NotFound) {
+		return err
+	}
+	if err := h.checkSubscriptionCap(r.Context(), org, p.ClientID); err != nil {
 		return err
 	}
 	now := h.cfg.Now().UTC()
@@ -98,7 +114,7 @@ func (h subscriptionHandlers) create(w http.ResponseWriter, r *http.Request, p a
 // list handles GET /organizations/{org}/subscriptions: a bare JSON array of
 // the caller's subscriptions.
 func (h subscriptionHandlers) list(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	org, err := orgOf(r, p.OrganizationUUID)
+	org, err := subscriberOrg(r, p)
 	if err != nil {
 		return err
 	}
@@ -117,13 +133,22 @@ func (h subscriptionHandlers) list(w http.ResponseWriter, r *http.Request, p aut
 // update handles PUT /organizations/{org}/subscriptions/{id}: the fields
 // present replace the stored ones, the subscription becomes ACTIVE, and a
 // changed destination must accept a TestMessage first. 200, empty body.
+//
+// The token needs the scopes of the subscription's current events (see
+// deliveredScopes) as well as those of the eventNames it sets (Forbidden
+// otherwise): any change, of the destination above all, decides where those
+// events go, so a token narrowed to READ:PRODUCT cannot redirect a
+// PurchaseCreated subscription.
 func (h subscriptionHandlers) update(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	org, err := orgOf(r, p.OrganizationUUID)
+	org, err := subscriberOrg(r, p)
 	if err != nil {
 		return err
 	}
 	s, err := h.st.Subscription(r.Context(), org, p.ClientID, strings.ToLower(r.PathValue("id")))
 	if err != nil {
+		return err
+	}
+	if err := checkScopes(p, deliveredScopes(s.EventNames), "the subscription's current events"); err != nil {
 		return err
 	}
 	var req subscriptionRequest
@@ -134,7 +159,7 @@ func (h subscriptionHandlers) update(w http.ResponseWriter, r *http.Request, p a
 		return err
 	}
 	if req.EventNames != nil {
-		if err := checkScopes(p, *req.EventNames); err != nil {
+		if err := checkScopes(p, webhook.RequiredScopes(*req.EventNames), "the requested events"); err != nil {
 			return err
 		}
 		s.EventNames = *req.EventNames
@@ -158,8 +183,11 @@ func (h subscriptionHandlers) update(w http.ResponseWriter, r *http.Request, p a
 }
 
 // delete handles DELETE …/subscriptions/{id} and …/subscriptions/uuid/{id}.
+// Like every subscription call it needs one of Zettle's READ: scopes, but not
+// those of the subscription's events: deleting only stops deliveries, and a
+// client whose scopes were narrowed must still be able to clean up.
 func (h subscriptionHandlers) delete(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	org, err := orgOf(r, p.OrganizationUUID)
+	org, err := subscriberOrg(r, p)
 	if err != nil {
 		return err
 	}
@@ -272,16 +300,55 @@ func checkEmail(email *string) []webhook.Violation {
 	return nil
 }
 
-// checkScopes returns Forbidden if the token lacks the scope of an event
-// in names ([] = all events).
-func checkScopes(p auth.Principal, names []string) error {
-	for _, scope := range webhook.RequiredScopes(names) {
+// checkScopes returns Forbidden if the token lacks one of scopes; what names
+// the events that need them in the message.
+func checkScopes(p auth.Principal, scopes []string, what string) error {
+	for _, scope := range scopes {
 		if !p.HasScope(scope) {
 			return webhook.TypedErrorf(webhook.Forbidden, webhook.TypeForbidden,
-				"The access token lacks the scope %s needed for the requested events", scope)
+				"The access token lacks the scope %s needed for %s", scope, what)
 		}
 	}
 	return nil
+}
+
+// deliveredScopes returns the scopes of the events a subscription to names
+// receives ([] = all events). Legacy names are never published, so they add
+// none: a subscription listing only them receives nothing to protect.
+func deliveredScopes(names []string) []string {
+	if len(names) == 0 {
+		return webhook.RequiredScopes(nil)
+	}
+	published := slices.DeleteFunc(slices.Clone(names), func(n string) bool { return !webhook.IsPublishable(n) })
+	if len(published) == 0 {
+		return nil
+	}
+	return webhook.RequiredScopes(published)
+}
+
+// readScopes are Zettle's READ: scopes, those of the event catalogue.
+var readScopes = func() []string {
+	var scopes []string
+	for _, t := range webhook.EventTypes {
+		if t.Scope != webhook.ScopeAny && !slices.Contains(scopes, t.Scope) {
+			scopes = append(scopes, t.Scope)
+		}
+	}
+	return scopes
+}()
+
+// subscriberOrg authorizes a subscription API call and returns the
+// organization it acts on, lower-case. The token needs at least one of
+// readScopes (Forbidden otherwise, whatever the call) and must be valid for
+// the path's organization (orgOf: "self" or its own, compared
+// case-insensitively; Forbidden otherwise).
+func subscriberOrg(r *http.Request, p auth.Principal) (string, error) {
+	if !slices.ContainsFunc(readScopes, p.HasScope) {
+		return "", webhook.TypedErrorf(webhook.Forbidden, webhook.TypeForbidden,
+			"The access token has none of the scopes %s that the subscription API needs", strings.Join(readScopes, ", "))
+	}
+	org, err := orgOf(r, strings.ToLower(p.OrganizationUUID))
+	return strings.ToLower(org), err
 }
 
 func violation(prop, msg, constraint string) webhook.Violation {

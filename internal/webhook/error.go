@@ -22,6 +22,7 @@ const (
 	Conflict         Code = "conflict"           // 400 (Zettle answers duplicates with 400)
 	TooLarge         Code = "too_large"          // 413
 	UnsupportedMedia Code = "unsupported_media"  // 415
+	TooManyRequests  Code = "too_many_requests"  // 429
 	DestinationError Code = "destination_error"  // 500 with a safe message (Zettle's choice)
 	Unavailable      Code = "unavailable"        // 503
 	Internal         Code = "internal"           // 500
@@ -43,6 +44,8 @@ const (
 	TypePayloadTooLarge              = "PAYLOAD_TOO_LARGE"
 	TypeUnsupportedMediaType         = "UNSUPPORTED_MEDIA_TYPE"
 	TypeServiceUnavailable           = "SERVICE_UNAVAILABLE"
+	TypeTooManyRequests              = "TOO_MANY_REQUESTS"
+	TypeSubscriptionLimitReached     = "SUBSCRIPTION_LIMIT_REACHED"
 	TypeInternalError                = "INTERNAL_ERROR"
 )
 

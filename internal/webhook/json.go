@@ -6,8 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"unicode/utf8"
 )
+
+// MaxDepth is how deeply pusher lets JSON it is given nest arrays and
+// objects: an event payload (the payload object itself is level 1) and a
+// subscription request body. Zettle's payloads nest at most 5 levels.
+// Decoders that recurse or keep a stack per level do so at most this deep.
+const MaxDepth = 64
+
+// ErrTooDeep is the error of CompactJSON for JSON nesting deeper than MaxDepth.
+var ErrTooDeep = fmt.Errorf("JSON nests deeper than %d levels", MaxDepth)
 
 // CompactJSON re-encodes the JSON text in raw compactly, keeping key order and
 // number literals exactly, writing non-ASCII as raw UTF-8 and escaping in
@@ -15,13 +25,16 @@ import (
 // how Zettle's envelopes look on the wire; Go's encoding/json would also
 // escape <, >, &, U+2028 and U+2029.
 //
-// It returns an error if raw is not exactly one valid JSON value.
+// It works without recursion and stops reading at the first array or object
+// nested deeper than MaxDepth, so its stack and memory stay bounded by the
+// input's size whatever the input. It returns ErrTooDeep for such input, and
+// a syntax error if raw is not exactly one valid JSON value.
 func CompactJSON(raw []byte) ([]byte, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var out bytes.Buffer
 	out.Grow(len(raw))
-	if err := copyValue(dec, &out); err != nil {
+	if err := copyValue(dec, &out, MaxDepth); err != nil {
 		return nil, err
 	}
 	if _, err := dec.Token(); err != io.EOF {
@@ -30,54 +43,75 @@ func CompactJSON(raw []byte) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-// copyValue copies one JSON value from dec to out.
-func copyValue(dec *json.Decoder, out *bytes.Buffer) error {
-	tok, err := dec.Token()
-	if err != nil {
-		return jsonSyntaxError(err)
+// container is an array or object being copied, with the number of keys
+// and values copied into it so far.
+type container struct {
+	open  json.Delim
+	items int
+}
+
+// copyValue copies one JSON value from dec to out with an explicit stack of
+// open containers instead of recursion. It returns ErrTooDeep on opening a
+// container at depth maxDepth+1, or dec's syntax error.
+func copyValue(dec *json.Decoder, out *bytes.Buffer, maxDepth int) error {
+	var stack []container
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return jsonSyntaxError(err)
+		}
+		delim, isDelim := tok.(json.Delim)
+		switch {
+		case isDelim && (delim == ']' || delim == '}'):
+			out.WriteByte(byte(delim)) // dec checked that it matches
+			stack = stack[:len(stack)-1]
+		case isDelim:
+			if len(stack) == maxDepth {
+				return ErrTooDeep
+			}
+			writeSeparator(out, stack)
+			out.WriteByte(byte(delim))
+			stack = append(stack, container{open: delim})
+		default:
+			writeSeparator(out, stack)
+			writeScalar(out, tok)
+		}
+		if len(stack) == 0 {
+			return nil
+		}
 	}
+}
+
+// writeSeparator writes what precedes the next key or value in the
+// innermost open container, if any, and counts it: ',' between array
+// elements and before every key but the first, ':' before an object's value.
+func writeSeparator(out *bytes.Buffer, stack []container) {
+	if len(stack) == 0 {
+		return
+	}
+	c := &stack[len(stack)-1]
+	switch {
+	case c.open == '{' && c.items%2 == 1:
+		out.WriteByte(':')
+	case c.items > 0:
+		out.WriteByte(',')
+	}
+	c.items++
+}
+
+// writeScalar writes a string (a value or a key), json.Number, bool or nil
+// token as JSON.
+func writeScalar(out *bytes.Buffer, tok json.Token) {
 	switch t := tok.(type) {
-	case json.Delim:
-		return copyContainer(dec, out, t)
 	case string:
 		AppendJSONString(out, t)
 	case json.Number:
 		out.WriteString(t.String())
 	case bool:
-		fmt.Fprint(out, t)
+		out.WriteString(strconv.FormatBool(t))
 	case nil:
 		out.WriteString("null")
 	}
-	return nil
-}
-
-func copyContainer(dec *json.Decoder, out *bytes.Buffer, open json.Delim) error {
-	out.WriteByte(byte(open))
-	for i := 0; dec.More(); i++ {
-		if i > 0 {
-			out.WriteByte(',')
-		}
-		if open == '{' {
-			key, err := dec.Token()
-			if err != nil {
-				return jsonSyntaxError(err)
-			}
-			AppendJSONString(out, key.(string))
-			out.WriteByte(':')
-		}
-		if err := copyValue(dec, out); err != nil {
-			return err
-		}
-	}
-	if _, err := dec.Token(); err != nil { // the closing delimiter
-		return jsonSyntaxError(err)
-	}
-	if open == '{' {
-		out.WriteByte('}')
-	} else {
-		out.WriteByte(']')
-	}
-	return nil
 }
 
 func jsonSyntaxError(err error) error {
@@ -85,6 +119,41 @@ func jsonSyntaxError(err error) error {
 		return errors.New("unexpected end of JSON input")
 	}
 	return err
+}
+
+// Depth returns how deeply the JSON text raw nests arrays and objects: 0 for
+// a scalar, 1 for {} or [1,2], 2 for {"a":[]}. It skips strings and does not
+// validate raw; it uses constant memory and time linear in len(raw), so it
+// is safe to run on any input before a decoder whose cost grows with depth.
+func Depth(raw []byte) int {
+	depth, deepest := 0, 0
+	for i := 0; i < len(raw); i++ {
+		switch raw[i] {
+		case '"':
+			i = StringEnd(raw, i)
+		case '[', '{':
+			depth++
+			deepest = max(deepest, depth)
+		case ']', '}':
+			depth = max(depth-1, 0)
+		}
+	}
+	return deepest
+}
+
+// StringEnd returns the index of the quote that closes the JSON string
+// opening at raw[start], skipping backslash escapes, or len(raw) if the
+// string is not closed.
+func StringEnd(raw []byte, start int) int {
+	for i := start + 1; i < len(raw); i++ {
+		switch raw[i] {
+		case '\\':
+			i++
+		case '"':
+			return i
+		}
+	}
+	return len(raw)
 }
 
 // AppendJSONString writes s as a JSON string literal, escaping only '"',
