@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/pusher-hq/pusher/internal/secrets"
 	"github.com/pusher-hq/pusher/internal/store"
 	"github.com/pusher-hq/pusher/internal/store/sqlite"
 )
@@ -30,6 +31,8 @@ func runCopy(ctx context.Context, args []string, getenv env, stdout, stderr io.W
 	fs := newFlagSet("copy", copySummary, getenv, stderr)
 	from := fs.string("from", "", "", "the SQLite database file (data/pusher.db) or its data directory; required")
 	to := fs.string("to", "", "", "the PostgreSQL URL to copy into; required")
+	secretKey := fs.string("secret-key", "PUSHER_SECRET_KEY", "", "with it, signing keys are opened with it (or an old key) and sealed again with it in the copy")
+	secretOld := fs.string("secret-key-old", "PUSHER_SECRET_KEY_OLD", "", "earlier secret keys, comma-separated")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -50,7 +53,15 @@ func runCopy(ctx context.Context, args []string, getenv env, stdout, stderr io.W
 	}
 	defer dst.Close()
 	fmt.Fprintf(stdout, "copying %s to %s\n", *from, dst.where)
-	return copyStore(ctx, src, dst, stdout)
+	if *secretKey == "" {
+		return copyStore(ctx, src, dst, stdout)
+	}
+	sealer, err := secrets.NewSealer(*secretKey, splitList(*secretOld)...)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "signing keys are sealed with PUSHER_SECRET_KEY in the copy")
+	return copyStore(ctx, secrets.Store{Store: src, Sealer: sealer}, secrets.Store{Store: dst, Sealer: sealer}, stdout)
 }
 
 // openCopySource opens the SQLite database at path (a file or its
