@@ -76,7 +76,7 @@ func measureHealthyLatency(t *testing.T, hostile bool) (p50, p99 time.Duration) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	url, _ := startServe(t, dataDir, "-delivery-timeout", "3s")
+	url, _ := startServe(t, dataDir, "-delivery-timeout", "3s", "-ingest-rate", "0", "-api-rate", "0") // isolation, not rate limits
 	pubTok, _ := key.Mint(auth.Claims{ClientID: "producer", Scope: []string{auth.ScopePublish}}, time.Now(), time.Hour)
 	orgs := simulate.Orgs(21, 6)
 	healthy := &latencyReceiver{arrived: map[string]time.Time{}}
