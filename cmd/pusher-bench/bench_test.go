@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/url"
 	"os"
-	"runtime"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -24,19 +23,6 @@ func TestServerDSN(t *testing.T) {
 	}
 	if _, err := serverDSN("host=h dbname=db", "bench_ab"); err == nil {
 		t.Error("key=value DSN accepted")
-	}
-}
-
-func TestProcessCPU(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("needs /proc")
-	}
-	st, err := readStat(os.Getpid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.ppid != os.Getppid() {
-		t.Errorf("ppid %d, want %d", st.ppid, os.Getppid())
 	}
 }
 

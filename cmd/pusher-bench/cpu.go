@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"time"
 )
@@ -9,13 +10,15 @@ import (
 // servers and, when measured, by PostgreSQL.
 type cpuSample struct {
 	pusher, postgres time.Duration
-	postgresSeen     bool // some postgres process was found
+	postgresSeen     bool                  // some postgres process was found
+	backends         map[int]time.Duration // the run's own backends, by pid
 }
 
-// sampleCPU returns the CPU time of the processes pids and, if withPostgres,
-// of every postgres process on this machine, including the backends that
-// exited already. It needs Linux's /proc.
-func sampleCPU(pids []int, withPostgres bool) (cpuSample, error) {
+// sampleCPU returns the CPU time of the processes pids and, with a schema,
+// of every postgres process on this machine (including the backends that
+// exited already) and of the backends serving the schema's connections.
+// It needs Linux's /proc.
+func sampleCPU(ctx context.Context, pids []int, schema *pgSchema) (cpuSample, error) {
 	var s cpuSample
 	for _, pid := range pids {
 		t, err := processCPU(pid)
@@ -24,13 +27,40 @@ func sampleCPU(pids []int, withPostgres bool) (cpuSample, error) {
 		}
 		s.pusher += t
 	}
-	if withPostgres {
-		var err error
-		if s.postgres, s.postgresSeen, err = postgresCPU(); err != nil {
-			return s, err
+	if schema == nil {
+		return s, nil
+	}
+	var err error
+	if s.postgres, s.postgresSeen, err = postgresCPU(); err != nil {
+		return s, err
+	}
+	s.backends, err = backendsCPU(ctx, schema)
+	return s, err
+}
+
+// backendsCPU returns the CPU time of each backend serving schema.
+func backendsCPU(ctx context.Context, schema *pgSchema) (map[int]time.Duration, error) {
+	pids, err := schema.backendPIDs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list the run's backends: %w", err)
+	}
+	out := make(map[int]time.Duration, len(pids))
+	for _, pid := range pids {
+		if t, err := processCPU(pid); err == nil { // else it exited meanwhile
+			out[pid] = t
 		}
 	}
-	return s, nil
+	return out, nil
+}
+
+// backendsDelta returns the CPU time the backends alive at after used since
+// before (all of it for a backend started in between), and their number.
+func backendsDelta(before, after cpuSample) (time.Duration, int) {
+	var d time.Duration
+	for pid, t := range after.backends {
+		d += t - before.backends[pid]
+	}
+	return d, len(after.backends)
 }
 
 // reportCPU prints the CPU time used between the samples before and after,
@@ -53,6 +83,9 @@ func reportCPU(before, after cpuSample, err error, messages int, inProcess bool)
 	pg := after.postgres - before.postgres
 	fmt.Printf("cpu: %s %.2f s, postgres %.2f s, per delivered message %.1f µs (pusher+postgres)\n",
 		name, pusher.Seconds(), pg.Seconds(), perMessage(pusher+pg, messages))
+	own, n := backendsDelta(before, after)
+	fmt.Printf("cpu: postgres backends of this run's %d connections %.2f s (the rest: other clients, background and exited processes), "+
+		"per delivered message %.1f µs (pusher+these backends)\n", n, own.Seconds(), perMessage(pusher+own, messages))
 }
 
 // perMessage returns d per message in microseconds.

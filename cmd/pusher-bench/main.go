@@ -14,8 +14,9 @@
 // through the first, events are published round-robin to all.
 //
 // On Linux the report includes the CPU time the servers (and, with
-// -database-url, every postgres process on the machine) used from the first
-// publish to the last delivery.
+// -database-url, every postgres process on the machine, and separately the
+// backends of the servers' own connections) used from the first publish to
+// the last delivery.
 //
 //	go run ./cmd/pusher-bench -events 20000 -fanout 3
 //	go run ./cmd/pusher-bench -database-url postgres://localhost/pusher -instances 2
@@ -189,12 +190,12 @@ func run(ctx context.Context, c config) error {
 	if err != nil {
 		return err
 	}
-	cpuBefore, cpuErr := sampleCPU(srvs.pids(), schema != nil)
+	cpuBefore, cpuErr := sampleCPU(ctx, srvs.pids(), schema)
 	res, err := publish(ctx, c, srvs.urls(), pubToken, events, rcv)
 	if err == nil {
 		err = await(ctx, c, rcv)
 	}
-	cpuAfter, cpuErr2 := sampleCPU(srvs.pids(), schema != nil)
+	cpuAfter, cpuErr2 := sampleCPU(ctx, srvs.pids(), schema)
 	stopProfiles()
 	if err != nil {
 		return err

@@ -87,3 +87,18 @@ func (s *pgSchema) exec(ctx context.Context, sql string) error {
 	_, err = conn.Exec(ctx, sql)
 	return err
 }
+
+// backendPIDs returns the processes of the servers' connections: the
+// backends whose application_name is the schema's name.
+func (s *pgSchema) backendPIDs(ctx context.Context) ([]int, error) {
+	conn, err := pgx.Connect(ctx, s.admin)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(context.Background())
+	rows, err := conn.Query(ctx, "SELECT pid FROM pg_stat_activity WHERE application_name = $1", s.name)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[int])
+}

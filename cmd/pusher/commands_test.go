@@ -4,35 +4,16 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/pusher-hq/pusher/internal/signing"
 	"github.com/pusher-hq/pusher/internal/webhook"
+	"github.com/pusher-hq/pusher/internal/webhook/webhooktest"
 )
-
-// syncBuffer is a bytes.Buffer safe for a command writing while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -49,7 +30,7 @@ func TestListenVerifiesSignatures(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	key := signing.NewKey()
-	out := &syncBuffer{}
+	out := &webhooktest.Buffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"listen", "-addr", "127.0.0.1:0", "-signing-key", key, "-status", "202"}, envMap(nil), out, io.Discard)
@@ -86,18 +67,8 @@ func TestListenVerifiesSignatures(t *testing.T) {
 func TestSimulateDeliversToSubscribers(t *testing.T) {
 	dataDir := filepath.Join(t.TempDir(), "data")
 	url, _ := startServe(t, dataDir)
-	var mu sync.Mutex
-	names := map[string]int{}
-	rcv := http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		env, err := webhook.ParseEnvelope(body)
-		if err == nil {
-			mu.Lock()
-			names[env.EventName]++
-			mu.Unlock()
-		}
-	})}
-	rcvURL := serveOnLoopback(t, &rcv)
+	rcv := webhooktest.NewServer(t)
+	rcvURL := rcv.URL + "/hook"
 	token := runCmd(t, "token", "-data-dir", dataDir, "-org", testOrg, "-client", "demo")
 	req, _ := http.NewRequest("POST", url+"/organizations/self/subscriptions", strings.NewReader(`{"uuid":"f02f80f8-8f35-11eb-8dcd-0242ac130003",
 		"transportName":"WEBHOOK","eventNames":[],"destination":"`+rcvURL+`","contactEmail":"ops@shop.example"}`))
@@ -112,19 +83,11 @@ func TestSimulateDeliversToSubscribers(t *testing.T) {
 	if !strings.Contains(out, "40 acknowledged") {
 		t.Errorf("simulate summary lacks '40 acknowledged':\n%s", out)
 	}
-	waitFor(t, "40 events delivered", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		n := 0
-		for name, c := range names {
-			if name != "TestMessage" {
-				n += c
-			}
-		}
-		return n >= 40
-	})
-	mu.Lock()
-	defer mu.Unlock()
+	waitFor(t, "40 events delivered", func() bool { return len(rcv.Deliveries()) >= 40 })
+	names := map[string]int{}
+	for _, r := range rcv.Deliveries() {
+		names[r.Envelope.EventName]++
+	}
 	if names["PurchaseCreated"] == 0 || names["InventoryBalanceChanged"] == 0 {
 		t.Errorf("event mix %v lacks purchases or inventory changes", names)
 	}
@@ -157,17 +120,4 @@ func TestPublishRejectsBadInput(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "not valid JSON") {
 		t.Errorf("publish of bad JSON = %v", err)
 	}
-}
-
-// serveOnLoopback serves srv on a free loopback port until the test ends
-// and returns its URL.
-func serveOnLoopback(t *testing.T, srv *http.Server) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return "http://" + ln.Addr().String() + "/hook"
 }

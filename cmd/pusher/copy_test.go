@@ -4,52 +4,16 @@ import (
 	"bytes"
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/pusher-hq/pusher/internal/auth"
 	"github.com/pusher-hq/pusher/internal/store/pgtest"
 	"github.com/pusher-hq/pusher/internal/store/postgres"
-	"github.com/pusher-hq/pusher/internal/webhook"
+	"github.com/pusher-hq/pusher/internal/webhook/webhooktest"
 )
-
-// countingReceiver counts deliveries per messageId and answers status.
-type countingReceiver struct {
-	status atomic.Int32
-	mu     sync.Mutex
-	got    map[string]int
-}
-
-func (c *countingReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var body bytes.Buffer
-	body.ReadFrom(r.Body)
-	env, err := webhook.ParseEnvelope(body.Bytes())
-	if err != nil || env.EventName == webhook.TestMessage {
-		w.WriteHeader(http.StatusOK)
-		return
-	}
-	status := int(c.status.Load())
-	if status == http.StatusOK {
-		c.mu.Lock()
-		c.got[env.MessageID]++
-		c.mu.Unlock()
-	}
-	w.WriteHeader(status)
-}
-
-func (c *countingReceiver) delivered() (distinct, total int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, n := range c.got {
-		total += n
-	}
-	return len(c.got), total
-}
 
 // A SQLite installation with live state — an ACTIVE subscription with
 // delivered history, a FAILING one with a backlog and an unsent notice —
@@ -66,23 +30,17 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 	org := testOrg
 	subTok, _ := key.Mint(auth.Claims{OrganizationUUID: org, ClientID: "copy-test", Scope: subscriberScopes}, time.Now(), time.Hour)
 	pubTok, _ := key.Mint(auth.Claims{ClientID: "producer", Scope: []string{auth.ScopePublish}}, time.Now(), time.Hour)
-	healthy := &countingReceiver{got: map[string]int{}}
-	healthy.status.Store(http.StatusOK)
-	failing := &countingReceiver{got: map[string]int{}}
-	failing.status.Store(http.StatusOK)
-	hs, fs := httptest.NewServer(healthy), httptest.NewServer(failing)
-	t.Cleanup(hs.Close)
-	t.Cleanup(fs.Close)
+	healthy, failing := webhooktest.NewServer(t), webhooktest.NewServer(t)
 
 	url, stop := startServe(t, dataDir, "-retry-schedule", "50x200ms")
-	createSubscription(t, url, subTok, hs.URL)
-	createSubscription(t, url, subTok, fs.URL)
-	failing.status.Store(http.StatusServiceUnavailable)
+	createSubscription(t, url, subTok, healthy.URL)
+	createSubscription(t, url, subTok, failing.URL)
+	failing.SetStatus(http.StatusServiceUnavailable)
 	events := crashEvents(org, 20)
 	if _, err := postEvents(url, pubTok, events[:10]); err != nil {
 		t.Fatal(err)
 	}
-	waitForCond(t, "the first 10 to reach the healthy receiver", func() bool { d, _ := healthy.delivered(); return d == 10 })
+	waitForCond(t, "the first 10 to reach the healthy receiver", func() bool { return healthy.Distinct() == 10 })
 	if _, err := postEvents(url, pubTok, events[10:]); err != nil {
 		t.Fatal(err)
 	}
@@ -105,13 +63,11 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 		t.Errorf("second copy copied something again:\n%s", again)
 	}
 
-	failing.status.Store(http.StatusOK)
-	healthyBefore, _ := healthy.delivered()
+	failing.SetStatus(http.StatusOK)
+	healthyBefore := healthy.Distinct()
 	startServe(t, filepath.Join(t.TempDir(), "pg-data"), "-database-url", dsn, "-retry-schedule", "50x200ms")
 	waitForCond(t, "all 20 messages at both receivers", func() bool {
-		h, _ := healthy.delivered()
-		f, _ := failing.delivered()
-		return h == 20 && f == 20
+		return healthy.Distinct() == 20 && failing.Distinct() == 20
 	})
 	db, err := postgres.Open(context.Background(), dsn)
 	if err != nil {
@@ -122,10 +78,10 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 		qs, err := db.QueueStats(context.Background())
 		return err == nil && qs.Pending == 0 && qs.Leased == 0
 	})
-	if d, total := healthy.delivered(); d != 20 || total != 20 {
+	if d, total := healthy.Delivered(); d != 20 || total != 20 {
 		t.Errorf("healthy receiver: %d distinct, %d deliveries (had %d before the move); want 20 and 20", d, total, healthyBefore)
 	}
-	if d, total := failing.delivered(); d != 20 || total != 20 {
+	if d, total := failing.Delivered(); d != 20 || total != 20 {
 		t.Errorf("failing receiver: %d distinct, %d deliveries; want 20 and 20", d, total)
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,10 +22,10 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/pusher-hq/pusher/internal/auth"
-	"github.com/pusher-hq/pusher/internal/signing"
 	"github.com/pusher-hq/pusher/internal/simulate"
 	"github.com/pusher-hq/pusher/internal/store/sqlite"
 	"github.com/pusher-hq/pusher/internal/webhook"
+	"github.com/pusher-hq/pusher/internal/webhook/webhooktest"
 )
 
 // TestCrashRecovery kills a real pusher serve process with SIGKILL while
@@ -60,13 +59,11 @@ func TestCrashRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	rcv := newCrashReceiver()
-	dest := httptest.NewServer(rcv)
-	t.Cleanup(dest.Close)
+	rcv := webhooktest.NewServer(t)
 
 	srv1 := startPusher(t, bin, dataDir, "1")
-	signingKey := createSubscription(t, srv1.url, subToken, dest.URL+"/hook")
-	rcv.setKey(signingKey)
+	signingKey := createSubscription(t, srv1.url, subToken, rcv.URL+"/hook")
+	rcv.SetKeys(signingKey)
 
 	// ~3000 realistic events of one organization, in batches of 1–20.
 	events := crashEvents(org, 3000)
@@ -116,7 +113,7 @@ func TestCrashRecovery(t *testing.T) {
 	srv1.kill(t)
 	publishers.Wait()
 	ackedBeforeKill := acked.len()
-	receivedAtKill := rcv.distinct()
+	receivedAtKill := rcv.Distinct()
 	posted := min(int(next.Load()), len(batches))
 	t.Logf("killed after %v of load: %d events acked, %d batches in doubt, %d distinct messages received so far",
 		loadTime.Round(time.Millisecond), ackedBeforeKill, len(inDoubt), receivedAtKill)
@@ -154,7 +151,7 @@ func TestCrashRecovery(t *testing.T) {
 	waitUntil := time.Now().Add(30 * time.Second)
 	var missing []string
 	for {
-		missing = rcv.missing(want)
+		missing = rcv.Missing(want)
 		if len(missing) == 0 || time.Now().After(waitUntil) {
 			break
 		}
@@ -165,11 +162,11 @@ func TestCrashRecovery(t *testing.T) {
 		t.Fatalf("%d of %d acknowledged messages never reached the receiver, e.g. %v\nserver log:\n%s",
 			len(missing), len(want), missing[:min(5, len(missing))], srv2.logTail())
 	}
-	rcv.settle(300*time.Millisecond, 5*time.Second)
-	if bad := rcv.badSignatures.Load(); bad > 0 {
+	rcv.Settle(300*time.Millisecond, 5*time.Second)
+	if bad := rcv.BadSignatures(); bad > 0 {
 		t.Errorf("%d deliveries had a bad signature", bad)
 	}
-	if extra := rcv.unknown(want); len(extra) > 0 {
+	if extra := rcv.Unknown(want); len(extra) > 0 {
 		t.Errorf("%d received messageIds were never published, e.g. %v", len(extra), extra[:min(5, len(extra))])
 	}
 
@@ -180,7 +177,7 @@ func TestCrashRecovery(t *testing.T) {
 	for i := 0; i < len(events); i += 25 {
 		sample = append(sample, events[i])
 	}
-	before := rcv.counts()
+	before := rcv.Counts()
 	res, err := postEvents(srv2.url, pubToken, sample)
 	if err != nil {
 		t.Fatalf("re-post: %v", err)
@@ -194,8 +191,15 @@ func TestCrashRecovery(t *testing.T) {
 			break
 		}
 	}
-	time.Sleep(time.Second) // a redelivery would come within a claim cycle
-	after := rcv.counts()
+	// The re-post was committed before it was answered, so a redelivery
+	// would be queued now; once the queue is empty, every delivery it caused
+	// has reached the receiver, and the counts are final.
+	for deadline := time.Now().Add(10 * time.Second); queuedMessages(t, dataDir) != 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("messages still queued 10 s after the re-post")
+		}
+	}
+	after := rcv.Counts()
 	for _, id := range res.MessageIDs {
 		if after[id] != before[id] {
 			t.Errorf("re-posted duplicate %s was delivered again (%d → %d times)", id, before[id], after[id])
@@ -208,9 +212,9 @@ func TestCrashRecovery(t *testing.T) {
 	}
 	srv2.stop(t)
 
-	total, dups := rcv.totals()
+	delivered, total := rcv.Delivered()
 	t.Logf("acked=%d (before kill %d) received-before-kill=%d delivered=%d deliveries=%d duplicates=%d elapsed=%v",
-		len(want), ackedBeforeKill, receivedAtKill, rcv.distinct(), total, dups, time.Since(start).Round(time.Millisecond))
+		len(want), ackedBeforeKill, receivedAtKill, delivered, total, total-delivered, time.Since(start).Round(time.Millisecond))
 }
 
 // buildPusher builds this command into dir once per test run.
@@ -487,119 +491,4 @@ func (a *ackSet) ids() []string {
 		out = append(out, id)
 	}
 	return out
-}
-
-// crashReceiver is the subscription's destination: it records how often
-// each messageId arrived and checks signatures.
-type crashReceiver struct {
-	mu            sync.Mutex
-	key           string
-	got           map[string]int
-	last          time.Time
-	badSignatures atomic.Int64
-}
-
-func newCrashReceiver() *crashReceiver { return &crashReceiver{got: map[string]int{}} }
-
-func (c *crashReceiver) setKey(k string) {
-	c.mu.Lock()
-	c.key = k
-	c.mu.Unlock()
-}
-
-func (c *crashReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		http.Error(w, "read", http.StatusBadRequest)
-		return
-	}
-	env, err := webhook.ParseEnvelope(body)
-	if err != nil {
-		http.Error(w, "not an envelope", http.StatusBadRequest)
-		return
-	}
-	if env.EventName == webhook.TestMessage {
-		w.WriteHeader(http.StatusOK) // its key is not known before the create returns
-		return
-	}
-	c.mu.Lock()
-	key := c.key
-	c.mu.Unlock()
-	if !signing.Verify(key, env.Timestamp, env.Payload, r.Header.Get(signing.Header)) {
-		c.badSignatures.Add(1)
-	}
-	c.mu.Lock()
-	c.got[env.MessageID]++
-	c.last = time.Now()
-	c.mu.Unlock()
-	w.WriteHeader(http.StatusOK)
-}
-
-func (c *crashReceiver) distinct() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.got)
-}
-
-func (c *crashReceiver) missing(want []string) []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []string
-	for _, id := range want {
-		if c.got[id] == 0 {
-			out = append(out, id)
-		}
-	}
-	return out
-}
-
-func (c *crashReceiver) unknown(want []string) []string {
-	known := make(map[string]bool, len(want))
-	for _, id := range want {
-		known[id] = true
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []string
-	for id := range c.got {
-		if !known[id] {
-			out = append(out, id)
-		}
-	}
-	return out
-}
-
-func (c *crashReceiver) counts() map[string]int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make(map[string]int, len(c.got))
-	for id, n := range c.got {
-		out[id] = n
-	}
-	return out
-}
-
-// totals returns the number of deliveries and how many were duplicates.
-func (c *crashReceiver) totals() (total, duplicates int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, n := range c.got {
-		total += n
-		duplicates += n - 1
-	}
-	return total, duplicates
-}
-
-// settle waits until nothing arrived for quiet, at most max.
-func (c *crashReceiver) settle(quiet, max time.Duration) {
-	end := time.Now().Add(max)
-	for time.Now().Before(end) {
-		c.mu.Lock()
-		last := c.last
-		c.mu.Unlock()
-		if time.Since(last) >= quiet {
-			return
-		}
-		time.Sleep(quiet / 4)
-	}
 }

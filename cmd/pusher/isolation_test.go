@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -16,40 +15,8 @@ import (
 	"github.com/pusher-hq/pusher/internal/auth"
 	"github.com/pusher-hq/pusher/internal/simulate"
 	"github.com/pusher-hq/pusher/internal/webhook"
+	"github.com/pusher-hq/pusher/internal/webhook/webhooktest"
 )
-
-// hangingReceiver answers the TestMessage and then accepts every delivery
-// and never answers it, until the test ends.
-type hangingReceiver struct{ done chan struct{} }
-
-func (h hangingReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	if strings.Contains(string(body), `"eventName":"TestMessage"`) {
-		return
-	}
-	select {
-	case <-h.done:
-	case <-r.Context().Done():
-	}
-}
-
-// latencyReceiver records when each messageId first arrived.
-type latencyReceiver struct {
-	mu      sync.Mutex
-	arrived map[string]time.Time
-}
-
-func (l *latencyReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	env, err := webhook.ParseEnvelope(body)
-	if err == nil && env.EventName != webhook.TestMessage {
-		l.mu.Lock()
-		if _, ok := l.arrived[env.MessageID]; !ok {
-			l.arrived[env.MessageID] = time.Now()
-		}
-		l.mu.Unlock()
-	}
-}
 
 // The hostile-receiver measurement of the hardening issue: 100 subscriptions
 // over 5 organizations whose destination accepts and never answers, each
@@ -79,11 +46,9 @@ func measureHealthyLatency(t *testing.T, hostile bool) (p50, p99 time.Duration) 
 	url, _ := startServe(t, dataDir, "-delivery-timeout", "3s", "-ingest-rate", "0", "-api-rate", "0") // isolation, not rate limits
 	pubTok, _ := key.Mint(auth.Claims{ClientID: "producer", Scope: []string{auth.ScopePublish}}, time.Now(), time.Hour)
 	orgs := simulate.Orgs(21, 6)
-	healthy := &latencyReceiver{arrived: map[string]time.Time{}}
-	hs := httptest.NewServer(healthy)
-	t.Cleanup(hs.Close)
+	healthy := webhooktest.NewServer(t) // records when each messageId first arrived
 	hTok, _ := key.Mint(auth.Claims{OrganizationUUID: orgs[0], ClientID: "healthy", Scope: subscriberScopes}, time.Now(), time.Hour)
-	createSubscription(t, url, hTok, hs.URL)
+	createSubscription(t, url, hTok, healthy.URL)
 
 	ctx, stop := context.WithCancel(context.Background())
 	var load sync.WaitGroup
@@ -91,19 +56,14 @@ func measureHealthyLatency(t *testing.T, hostile bool) (p50, p99 time.Duration) 
 		startHostileLoad(t, ctx, &load, url, key, pubTok, orgs[1:])
 	}
 	sent := publishPaced(t, url, pubTok, orgs[0], 200, 5*time.Second)
-	waitForCond(t, "every healthy event delivered", func() bool {
-		healthy.mu.Lock()
-		defer healthy.mu.Unlock()
-		return len(healthy.arrived) == len(sent)
-	})
+	waitForCond(t, "every healthy event delivered", func() bool { return len(healthy.FirstArrivals()) == len(sent) })
 	stop()
 	load.Wait()
 	var lat []time.Duration
-	healthy.mu.Lock()
+	arrived := healthy.FirstArrivals()
 	for id, at := range sent {
-		lat = append(lat, healthy.arrived[id].Sub(at))
+		lat = append(lat, arrived[id].Sub(at))
 	}
-	healthy.mu.Unlock()
 	slices.Sort(lat)
 	return lat[len(lat)/2], lat[len(lat)*99/100]
 }
@@ -112,9 +72,10 @@ func measureHealthyLatency(t *testing.T, hostile bool) (p50, p99 time.Duration) 
 // until ctx ends publishes 10 events per organization every 100 ms and
 // re-arms every subscription with PUT {} every second.
 func startHostileLoad(t *testing.T, ctx context.Context, load *sync.WaitGroup, url string, key *auth.LocalKey, pubTok string, orgs []string) {
-	done := make(chan struct{})
-	hang := httptest.NewServer(hangingReceiver{done: done})
-	t.Cleanup(func() { close(done); hang.Close() })
+	// hang answers the TestMessage, then accepts every delivery and never
+	// answers it, until the test ends.
+	hang := webhooktest.NewServer(t)
+	hang.SetHang(true)
 	type sub struct{ token, uuid string }
 	var subs []sub
 	for i, org := range orgs {

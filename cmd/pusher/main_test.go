@@ -7,15 +7,14 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/pusher-hq/pusher/internal/signing"
 	"github.com/pusher-hq/pusher/internal/store/pgtest"
+	"github.com/pusher-hq/pusher/internal/webhook/webhooktest"
 )
 
 const testOrg = "d3f03ffa-4a18-4282-bbfa-efd5f642ffb7"
@@ -70,11 +69,6 @@ func runCmd(t *testing.T, args ...string) string {
 	return strings.TrimSpace(out.String())
 }
 
-type recorded struct {
-	env map[string]string
-	sig string
-}
-
 func TestEndToEnd(t *testing.T) { testEndToEnd(t) }
 
 // The same run on PostgreSQL (skipped when PUSHER_TEST_POSTGRES is not set).
@@ -90,16 +84,7 @@ func testEndToEnd(t *testing.T, extra ...string) {
 	dataDir := filepath.Join(t.TempDir(), "data")
 	url, stop := startServe(t, dataDir, extra...)
 
-	var mu sync.Mutex
-	var got []recorded
-	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var env map[string]string
-		json.NewDecoder(r.Body).Decode(&env)
-		mu.Lock()
-		got = append(got, recorded{env, r.Header.Get("X-iZettle-Signature")})
-		mu.Unlock()
-	}))
-	defer rcv.Close()
+	rcv := webhooktest.NewServer(t)
 
 	token := runCmd(t, "token", "-data-dir", dataDir, "-org", testOrg, "-client", "demo", "-scope", "READ:PRODUCT")
 	call := func(method, path, body string) (int, string) {
@@ -129,25 +114,18 @@ func testEndToEnd(t *testing.T, extra ...string) {
 		t.Errorf("publish printed %q", out)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for {
-		mu.Lock()
-		n := len(got)
-		mu.Unlock()
-		if n >= 2 || time.Now().After(deadline) {
-			break
-		}
+	for rcv.Len() < 2 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(got) != 2 || got[0].env["eventName"] != "TestMessage" || got[1].env["eventName"] != "ProductCreated" {
-		t.Fatalf("receiver got %v, want TestMessage then ProductCreated", got)
+	got := rcv.Requests()
+	if len(got) != 2 || got[0].Envelope.EventName != "TestMessage" || got[1].Envelope.EventName != "ProductCreated" {
+		t.Fatalf("receiver got\n%s\nwant TestMessage then ProductCreated", rcv)
 	}
-	ev := got[1]
-	if ev.env["payload"] != `{"uuid":"e4cc8750-a110-11eb-adc0-ffd446d76f99","name":"Crème brûlée & <co>"}` {
-		t.Errorf("payload = %q", ev.env["payload"])
+	ev := got[1].Envelope
+	if ev.Payload != `{"uuid":"e4cc8750-a110-11eb-adc0-ffd446d76f99","name":"Crème brûlée & <co>"}` {
+		t.Errorf("payload = %q", ev.Payload)
 	}
-	if !signing.Verify(sub.SigningKey, ev.env["timestamp"], ev.env["payload"], ev.sig) {
+	if !signing.Verify(sub.SigningKey, ev.Timestamp, ev.Payload, got[1].Header.Get("X-iZettle-Signature")) {
 		t.Error("delivered event's signature does not verify with the subscription's key")
 	}
 

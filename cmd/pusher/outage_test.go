@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/pusher-hq/pusher/internal/auth"
 	"github.com/pusher-hq/pusher/internal/simulate"
 	"github.com/pusher-hq/pusher/internal/store/pgtest"
+	"github.com/pusher-hq/pusher/internal/webhook/webhooktest"
 )
 
 // While PostgreSQL drops every connection of pusher for a while (as in a
@@ -31,12 +31,9 @@ func TestPostgresOutage(t *testing.T) {
 	}
 	subTok, _ := key.Mint(auth.Claims{OrganizationUUID: testOrg, ClientID: "outage", Scope: subscriberScopes}, time.Now(), time.Hour)
 	pubTok, _ := key.Mint(auth.Claims{ClientID: "producer", Scope: []string{auth.ScopePublish}}, time.Now(), time.Hour)
-	rcv := &countingReceiver{got: map[string]int{}}
-	rcv.status.Store(http.StatusOK)
-	dest := httptest.NewServer(rcv)
-	t.Cleanup(dest.Close)
+	rcv := webhooktest.NewServer(t)
 	url, _ := startServe(t, dataDir, "-database-url", dsn, "-delivery-timeout", "2s", "-lease-timeout", "3s")
-	createSubscription(t, url, subTok, dest.URL)
+	createSubscription(t, url, subTok, rcv.URL)
 
 	admin, err := pgx.Connect(context.Background(), pgtest.AdminDSN())
 	if err != nil {
@@ -81,7 +78,7 @@ func TestPostgresOutage(t *testing.T) {
 	if !retryAfter {
 		t.Error("a 503 had no Retry-After")
 	}
-	waitForCond(t, "every acknowledged event delivered", func() bool { d, _ := rcv.delivered(); return d == acked.len() })
+	waitForCond(t, "every acknowledged event delivered", func() bool { return rcv.Distinct() == acked.len() })
 	if resp, err := http.Get(url + "/readyz"); err != nil || resp.StatusCode != http.StatusOK {
 		t.Errorf("readyz after the outage = %v, %v; want 200", resp, err)
 	}

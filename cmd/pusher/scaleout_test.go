@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -14,6 +13,7 @@ import (
 	"github.com/pusher-hq/pusher/internal/auth"
 	"github.com/pusher-hq/pusher/internal/simulate"
 	"github.com/pusher-hq/pusher/internal/store/pgtest"
+	"github.com/pusher-hq/pusher/internal/webhook/webhooktest"
 )
 
 // cluster is N pusher serve processes on one PostgreSQL schema, sharing a
@@ -63,10 +63,8 @@ func startCluster(t *testing.T, n int, extra ...string) *cluster {
 // in flight for the subscription (its cap holds across instances).
 func TestScaleOutSurvivesAKilledInstance(t *testing.T) {
 	c := startCluster(t, 3)
-	rcv := newCrashReceiver()
-	dest := httptest.NewServer(rcv)
-	t.Cleanup(dest.Close)
-	rcv.setKey(createSubscription(t, c.procs[0].url, c.subToken, dest.URL+"/hook"))
+	rcv := webhooktest.NewServer(t)
+	rcv.SetKeys(createSubscription(t, c.procs[0].url, c.subToken, rcv.URL+"/hook"))
 
 	events := crashEvents(c.org, 3000)
 	batches := randomBatches(events, 3)
@@ -123,52 +121,27 @@ func TestScaleOutSurvivesAKilledInstance(t *testing.T) {
 
 	want := acked.ids()
 	waitUntil := time.Now().Add(60 * time.Second)
-	for len(rcv.missing(want)) > 0 && time.Now().Before(waitUntil) {
+	for len(rcv.Missing(want)) > 0 && time.Now().Before(waitUntil) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if missing := rcv.missing(want); len(missing) > 0 {
+	if missing := rcv.Missing(want); len(missing) > 0 {
 		t.Fatalf("%d of %d acknowledged messages never arrived, e.g. %v\nsurvivor log:\n%s",
 			len(missing), len(want), missing[:min(5, len(missing))], c.procs[0].logTail())
 	}
-	rcv.settle(300*time.Millisecond, 5*time.Second)
-	total, dups := rcv.totals()
+	rcv.Settle(300*time.Millisecond, 5*time.Second)
+	distinct, total := rcv.Delivered()
+	dups := total - distinct
 	t.Logf("acked %d (%d at the kill, %d batches in doubt), delivered %d distinct, %d deliveries, %d duplicates",
-		acked.len(), ackedAtKill, len(inDoubt), rcv.distinct(), total, dups)
+		acked.len(), ackedAtKill, len(inDoubt), distinct, total, dups)
 	if dups > perSubscription {
 		t.Errorf("%d duplicates, want at most %d (the attempts that can be in flight at the kill)", dups, perSubscription)
 	}
-	if bad := rcv.badSignatures.Load(); bad > 0 {
+	if bad := rcv.BadSignatures(); bad > 0 {
 		t.Errorf("%d deliveries had a bad signature", bad)
 	}
-	if extra := rcv.unknown(want); len(extra) > 0 {
+	if extra := rcv.Unknown(want); len(extra) > 0 {
 		t.Errorf("%d received messageIds were never published", len(extra))
 	}
-}
-
-// scriptedReceiver answers each delivery with the next status of a script
-// (the last one repeats) and records when each attempt arrived.
-type scriptedReceiver struct {
-	mu     sync.Mutex
-	script []int
-	times  []time.Time
-}
-
-func (s *scriptedReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Header.Get("X-iZettle-Signature") == "" {
-		w.WriteHeader(http.StatusBadRequest)
-		return
-	}
-	s.mu.Lock()
-	s.times = append(s.times, time.Now())
-	status := s.script[min(len(s.times)-1, len(s.script)-1)]
-	s.mu.Unlock()
-	w.WriteHeader(status)
-}
-
-func (s *scriptedReceiver) attempts() []time.Time {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]time.Time(nil), s.times...)
 }
 
 // With three instances racing for every probe, the retry schedule, FAILING
@@ -178,18 +151,17 @@ func TestScaleOutRetriesAcrossInstances(t *testing.T) {
 	const interval = 400 * time.Millisecond
 	c := startCluster(t, 3, "-retry-schedule", "3x400ms")
 	// The TestMessage of each create is answered 200 by a healthy
-	// destination; the scripts start with the first delivery.
-	recovering := &scriptedReceiver{script: []int{503, 503, 200}}
-	broken := &scriptedReceiver{script: []int{500}}
-	var gate atomic.Bool
-	mux := http.NewServeMux()
-	mux.Handle("/recovering", gated(&gate, recovering))
-	mux.Handle("/broken", gated(&gate, broken))
-	dest := httptest.NewServer(mux)
-	t.Cleanup(dest.Close)
-	createSubscription(t, c.procs[0].url, c.subToken, dest.URL+"/recovering")
-	createSubscription(t, c.procs[1].url, c.subToken, dest.URL+"/broken")
-	gate.Store(true)
+	// destination (the closed gate); the scripts start with the first
+	// delivery.
+	recovering, broken := webhooktest.NewServer(t), webhooktest.NewServer(t)
+	recovering.SetStatus(503, 503, 200)
+	broken.SetStatus(500)
+	recovering.CloseGate()
+	broken.CloseGate()
+	recovering.SetKeys(createSubscription(t, c.procs[0].url, c.subToken, recovering.URL+"/recovering"))
+	broken.SetKeys(createSubscription(t, c.procs[1].url, c.subToken, broken.URL+"/broken"))
+	recovering.OpenGate()
+	broken.OpenGate()
 
 	events := crashEvents(c.org, 2)
 	if _, err := postEvents(c.procs[2].url, c.pubToken, events[:1]); err != nil {
@@ -205,22 +177,37 @@ func TestScaleOutRetriesAcrossInstances(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitForCond(t, "the broken subscription to be deleted", func() bool { return len(listSubscriptions(t, c.procs[0].url, c.subToken)) == 1 })
-	waitForCond(t, "the recovering subscription to get both messages", func() bool { return len(recovering.attempts()) == 4 })
+	waitForCond(t, "the recovering subscription to get both messages", func() bool { return len(attemptTimes(recovering)) == 4 })
 
 	// broken: first attempt + 3 retries of the head message, due at
 	// failingSince + 1, 2, 3 intervals, then deleted.
-	bt := broken.attempts()
+	bt := attemptTimes(broken)
 	if len(bt) != 4 {
 		t.Fatalf("broken destination got %d attempts, want 4 (first + 3 retries)", len(bt))
 	}
 	checkRetryTimes(t, "broken", bt, interval)
 	// recovering: 503 (FAILING), 503, 200 (ACTIVE), then the held message.
-	rt := recovering.attempts()
+	rt := attemptTimes(recovering)
 	checkRetryTimes(t, "recovering", rt[:3], interval)
 	subs := listSubscriptions(t, c.procs[2].url, c.subToken)
 	if len(subs) != 1 || subs[0].Status != "ACTIVE" {
 		t.Errorf("subscriptions after recovery = %+v, want the recovering one ACTIVE", subs)
 	}
+	if bad := recovering.BadSignatures() + broken.BadSignatures(); bad > 0 {
+		t.Errorf("%d attempts had a missing or bad signature", bad)
+	}
+}
+
+// attemptTimes returns when each attempt the script answered (the gate
+// was open) arrived.
+func attemptTimes(rcv *webhooktest.Server) []time.Time {
+	var times []time.Time
+	for _, r := range rcv.Requests() {
+		if !r.Gated {
+			times = append(times, r.Time)
+		}
+	}
+	return times
 }
 
 // checkRetryTimes checks that retry i came about i intervals after the
@@ -233,17 +220,6 @@ func checkRetryTimes(t *testing.T, name string, times []time.Time, interval time
 			t.Errorf("%s: retry %d came %v after the first attempt, want about %v", name, i, gap.Round(time.Millisecond), want)
 		}
 	}
-}
-
-// gated answers 200 (the TestMessage) until gate is set, then hands over.
-func gated(gate *atomic.Bool, h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !gate.Load() {
-			w.WriteHeader(http.StatusOK)
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
 }
 
 type listedSubscription struct {

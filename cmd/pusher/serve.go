@@ -52,6 +52,7 @@ type serveConfig struct {
 	MailFrom        string
 	NoticeEvery     time.Duration
 	NoticePoll      time.Duration
+	NoticeBackoff   time.Duration // first wait after a failed send; later ones grow as in notify.DefaultBackoff
 	ShutdownTimeout time.Duration
 	SecretKey       string
 	SecretKeysOld   []string
@@ -81,16 +82,17 @@ func parseServeConfig(args []string, getenv env, stderr io.Writer) (serveConfig,
 	schedule := fs.string("retry-schedule", "PUSHER_RETRY_SCHEDULE", webhook.ZettleSchedule.String(), "retry schedule after a failure, COUNTxINTERVAL steps; the default is Zettle's")
 	workers := fs.int("workers", "PUSHER_WORKERS", delivery.DefaultWorkers, "concurrent delivery attempts in all (each is a goroutine waiting on its destination)")
 	perOrg := fs.int("per-organization", "PUSHER_PER_ORGANIZATION", delivery.DefaultPerOrganization, "concurrent attempts per organization, so one tenant's slow destinations cannot take every worker")
-	perSub := fs.int("per-subscription", "PUSHER_PER_SUBSCRIPTION", 4, "concurrent attempts per ACTIVE subscription; 1 = strict per-subscription order")
-	poll := fs.duration("poll-interval", "PUSHER_POLL_INTERVAL", 250*time.Millisecond, "how often due retries are looked for")
-	retention := fs.duration("retention", "PUSHER_RETENTION", 7*24*time.Hour, "delivered messages are kept, and re-posted events recognised as duplicates, for this long")
-	maxBody := fs.int("max-body", "PUSHER_MAX_BODY", 64<<10, "largest subscription API request body in bytes")
-	maxIngest := fs.int("max-ingest-body", "PUSHER_MAX_INGEST_BODY", 10<<20, "largest ingest request body in bytes")
+	perSub := fs.int("per-subscription", "PUSHER_PER_SUBSCRIPTION", delivery.DefaultPerSubscription, "concurrent attempts per ACTIVE subscription; 1 = strict per-subscription order")
+	poll := fs.duration("poll-interval", "PUSHER_POLL_INTERVAL", delivery.DefaultPollInterval, "how often due retries are looked for")
+	retention := fs.duration("retention", "PUSHER_RETENTION", delivery.DefaultRetention, "delivered messages are kept, and re-posted events recognised as duplicates, for this long")
+	maxBody := fs.int("max-body", "PUSHER_MAX_BODY", httpapi.DefaultMaxBody, "largest subscription API request body in bytes")
+	maxIngest := fs.int("max-ingest-body", "PUSHER_MAX_INGEST_BODY", httpapi.DefaultMaxIngestBody, "largest ingest request body in bytes")
 	limits := limitFlags(fs)
 	smtpURL := fs.string("smtp-url", "PUSHER_SMTP_URL", "", "SMTP server for failure notices, e.g. smtp://user:pass@smtp.example.com:587; empty = notices stay in the outbox and are logged")
 	mailFrom := fs.string("mail-from", "PUSHER_MAIL_FROM", "", "From address of notices, e.g. Pusher <pusher@example.com>; empty = from= in the SMTP URL, else the SMTP user name if it is an address, else pusher@<SMTP host>")
-	noticeEvery := fs.duration("failing-notice-every", "PUSHER_FAILING_NOTICE_EVERY", 24*time.Hour, "at most one 'failing' notice per subscription per this")
+	noticeEvery := fs.duration("failing-notice-every", "PUSHER_FAILING_NOTICE_EVERY", delivery.DefaultFailingNoticeEvery, "at most one 'failing' notice per subscription per this")
 	noticePoll := fs.duration("notice-poll-interval", "PUSHER_NOTICE_POLL_INTERVAL", notify.DefaultPollInterval, "how often the notice outbox is checked; failing and deleted notices are sent at once, recovered ones within this")
+	noticeBackoff := fs.duration("notice-retry-backoff", "PUSHER_NOTICE_RETRY_BACKOFF", notify.DefaultBackoff(1), "wait before a notice whose e-mail could not be sent is tried again; each further failure waits longer (2×, 4×, 10×, then 20× this)")
 	secretKey := fs.string("secret-key", "PUSHER_SECRET_KEY", "", "encrypt signing keys at rest with this AES-256 key (64 hex digits or base64; set it in the environment, not on the command line); empty = stored as they are")
 	secretOld := fs.string("secret-key-old", "PUSHER_SECRET_KEY_OLD", "", "earlier secret keys, comma-separated, that still open values sealed before a rotation")
 	shutdown := fs.duration("shutdown-timeout", "PUSHER_SHUTDOWN_TIMEOUT", 30*time.Second, "how long shutdown waits for requests in flight")
@@ -110,6 +112,7 @@ func parseServeConfig(args []string, getenv env, stderr io.Writer) (serveConfig,
 	c.Retention, c.MaxBody, c.MaxIngestBody = *retention, *maxBody, *maxIngest
 	c.Limits = limits()
 	c.SMTPURL, c.MailFrom, c.NoticeEvery, c.NoticePoll, c.ShutdownTimeout = *smtpURL, *mailFrom, *noticeEvery, *noticePoll, *shutdown
+	c.NoticeBackoff = *noticeBackoff
 	c.LogLevel, c.LogFormat = *level, *format
 	if c.AllowCIDRs, err = ssrf.ParseCIDRs(*allowCIDRs); err != nil {
 		return c, fmt.Errorf("allow-destination-cidrs: %w", err)
@@ -131,6 +134,8 @@ func (c serveConfig) validate() error {
 		return errors.New("workers, per-subscription and per-organization must be at least 1")
 	case c.NoticePoll <= 0:
 		return errors.New("notice-poll-interval must be positive")
+	case c.NoticeBackoff <= 0:
+		return errors.New("notice-retry-backoff must be positive")
 	case c.LogFormat != "text" && c.LogFormat != "json":
 		return fmt.Errorf("log-format %q: want text or json", c.LogFormat)
 	}
@@ -295,7 +300,8 @@ func keySource(cfg serveConfig) (auth.KeySource, error) {
 // The returned func wakes the sender without blocking.
 func noticeSender(cfg serveConfig, outbox notify.Outbox, log *slog.Logger) (*notify.Sender, func(), error) {
 	wake := make(chan struct{}, 1)
-	s := &notify.Sender{Outbox: outbox, Logger: log, Wake: wake, Interval: cfg.NoticePoll}
+	s := &notify.Sender{Outbox: outbox, Logger: log, Wake: wake, Interval: cfg.NoticePoll,
+		Backoff: notify.ScaledBackoff(cfg.NoticeBackoff)}
 	wakeFn := func() {
 		select {
 		case wake <- struct{}{}:

@@ -4,11 +4,11 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
+
+	"github.com/pusher-hq/pusher/internal/webhook/webhooktest"
 )
 
 // -allow-http does not allow internal destinations: without
@@ -17,9 +17,7 @@ import (
 func TestServeRefusesLoopbackWithoutAllowList(t *testing.T) {
 	dataDir := filepath.Join(t.TempDir(), "data")
 	url, _ := startServe(t, dataDir, "-allow-destination-cidrs=") // the last flag wins: no allow-list
-	var got atomic.Int32
-	rcv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { got.Add(1) }))
-	defer rcv.Close()
+	rcv := webhooktest.NewServer(t)
 	token := runCmd(t, "token", "-data-dir", dataDir, "-org", testOrg, "-client", "demo", "-scope", "READ:PRODUCT")
 	req, _ := http.NewRequest("POST", url+"/organizations/self/subscriptions", strings.NewReader(`{"uuid":"f02f80f8-8f35-11eb-8dcd-0242ac130003",
 		"transportName":"WEBHOOK","eventNames":["ProductCreated"],"destination":"`+rcv.URL+`","contactEmail":"ops@shop.example"}`))
@@ -34,7 +32,7 @@ func TestServeRefusesLoopbackWithoutAllowList(t *testing.T) {
 	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(body), `"propertyName":"destination"`) {
 		t.Errorf("create to %s = %d %s, want 422 with a destination violation", rcv.URL, resp.StatusCode, body)
 	}
-	if n := got.Load(); n != 0 {
+	if n := rcv.Len(); n != 0 {
 		t.Errorf("receiver got %d requests, want 0", n)
 	}
 }

@@ -58,6 +58,7 @@ func TestClientClassifiesOutcomes(t *testing.T) {
 		})
 	}
 
+	long := strings.Repeat("0123456789abcdef", 128) // 2 KiB, of which 1 KiB is kept
 	tests := []struct {
 		name   string
 		setup  func(t *testing.T) (url string, c *delivery.Client)
@@ -80,6 +81,11 @@ func TestClientClassifiesOutcomes(t *testing.T) {
 		{"429", plain(answering(429)), webhook.ClassHTTPStatus, 429, "answer Too Many Requests"},
 		{"500", plain(answering(500)), webhook.ClassHTTPStatus, 500, "answer Internal Server Error"},
 		{"503", plain(answering(503)), webhook.ClassHTTPStatus, 503, "answer Service Unavailable"},
+		{"410 with a 2 KiB body", plain(func(w http.ResponseWriter, _ *http.Request, _ int) int {
+			w.WriteHeader(http.StatusGone)
+			w.Write([]byte(long))
+			return http.StatusGone
+		}), webhook.ClassHTTPStatus, 410, long[:1024]},
 		{"refused", func(t *testing.T) (string, *delivery.Client) {
 			return closedPortURL(t), newClient(testTimeout)
 		}, webhook.ClassRefused, 0, ""},

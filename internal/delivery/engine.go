@@ -2,7 +2,9 @@ package delivery
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -19,26 +21,61 @@ type Queue interface {
 	Prune(ctx context.Context, before time.Time) (int, error)
 }
 
+// Poster sends one attempt and classifies its outcome; *Client is the
+// Poster of pusher serve. Post must return within its own timeout (the
+// engine does not cancel ctx) and must not fail otherwise: every failure is
+// an Outcome.
+type Poster interface {
+	Post(ctx context.Context, destination, signingKey string, env webhook.Envelope) Outcome
+}
+
+// Defaults of the Engine's zero fields, and of pusher serve's flags.
+const (
+	// DefaultWorkers and DefaultPerOrganization: an attempt is a goroutine
+	// waiting on its destination, so there can be many; what keeps one
+	// tenant's destinations that never answer from taking them all is the
+	// per-organization cap (and the one slot of a subscription whose last
+	// attempt timed out).
+	DefaultWorkers         = 512
+	DefaultPerOrganization = 64
+	DefaultPerSubscription = 4 // 1 would be strict per-subscription order
+
+	DefaultPollInterval       = 250 * time.Millisecond
+	DefaultFailingNoticeEvery = 24 * time.Hour
+	DefaultRetention          = 7 * 24 * time.Hour
+	DefaultPruneInterval      = time.Hour
+	// maxReleaseInterval caps the default ReleaseInterval.
+	maxReleaseInterval = 5 * time.Second
+)
+
 // Engine delivers queued messages. Set the fields, then call Run.
 type Engine struct {
 	Queue  Queue
-	Client *Client
-	Logger *slog.Logger
+	Client Poster // usually a *Client
+	// Timeout is Client's per-attempt timeout: it is recorded with each
+	// attempt (a notice says "no answer within …") and is the base of the
+	// default LeaseFor. Zero means the Timeout of a *Client, or
+	// DefaultTimeout for another Poster.
+	Timeout time.Duration
+	Logger  *slog.Logger
 
 	Schedule           webhook.Schedule // default webhook.ZettleSchedule
 	Workers            int              // concurrent attempts in all; default DefaultWorkers
-	PerSubscription    int              // concurrent attempts per ACTIVE subscription; default 4 (1 = strict order)
+	PerSubscription    int              // concurrent attempts per ACTIVE subscription; default DefaultPerSubscription (1 = strict order)
 	PerOrganization    int              // concurrent attempts per organization; default DefaultPerOrganization
-	PollInterval       time.Duration    // how often due retries are looked for; default 250 ms
-	FailingNoticeEvery time.Duration    // at most one "failing" notice per subscription per this; default 24 h
-	Retention          time.Duration    // delivered messages and events are pruned after this; default 7 days
+	PollInterval       time.Duration    // how often due retries are looked for; default DefaultPollInterval
+	FailingNoticeEvery time.Duration    // at most one "failing" notice per subscription per this; default DefaultFailingNoticeEvery
+	Retention          time.Duration    // delivered messages and events are pruned after this; default DefaultRetention
+	PruneInterval      time.Duration    // how often data older than Retention is pruned; default DefaultPruneInterval
 	// LeaseFor is how long a claimed message stays leased: an instance that
-	// dies holding it delays its redelivery by at most this. Default
-	// 3×Client timeout + 30 s. Expired leases are released every
-	// min(5 s, LeaseFor/2), and once when Run starts.
-	LeaseFor   time.Duration
-	Now        func() time.Time            // default time.Now
-	OnRecorded func([]store.AttemptResult) // optional, called after each recorded batch (metrics, notices)
+	// dies holding it delays its redelivery by at most this plus
+	// ReleaseInterval. Default DefaultLeaseFor(Timeout).
+	LeaseFor time.Duration
+	// ReleaseInterval is how often expired leases are returned to the
+	// queue (and once when Run starts); default min(5 s, LeaseFor/2).
+	ReleaseInterval time.Duration
+	Now             func() time.Time            // default time.Now
+	OnRecorded      func([]store.AttemptResult) // optional, called after each recorded batch (metrics, notices)
 
 	wake     chan struct{}
 	initOnce sync.Once
@@ -57,16 +94,31 @@ func (e *Engine) init() {
 			e.PerOrganization = DefaultPerOrganization
 		}
 		if e.PerSubscription <= 0 {
-			e.PerSubscription = 4
+			e.PerSubscription = DefaultPerSubscription
 		}
 		if e.PollInterval <= 0 {
-			e.PollInterval = 250 * time.Millisecond
+			e.PollInterval = DefaultPollInterval
 		}
 		if e.FailingNoticeEvery <= 0 {
-			e.FailingNoticeEvery = 24 * time.Hour
+			e.FailingNoticeEvery = DefaultFailingNoticeEvery
 		}
 		if e.Retention <= 0 {
-			e.Retention = 7 * 24 * time.Hour
+			e.Retention = DefaultRetention
+		}
+		if e.PruneInterval <= 0 {
+			e.PruneInterval = DefaultPruneInterval
+		}
+		if e.Timeout <= 0 {
+			e.Timeout = DefaultTimeout
+			if c, ok := e.Client.(*Client); ok {
+				e.Timeout = c.timeout()
+			}
+		}
+		if e.LeaseFor <= 0 {
+			e.LeaseFor = DefaultLeaseFor(e.Timeout)
+		}
+		if e.ReleaseInterval <= 0 {
+			e.ReleaseInterval = max(min(maxReleaseInterval, e.LeaseFor/2), time.Millisecond)
 		}
 		if e.Now == nil {
 			e.Now = time.Now
@@ -87,18 +139,9 @@ func (e *Engine) Notify() {
 	}
 }
 
-// leaseFor is how long a claimed message stays leased: long enough for the
-// attempt and for recording it, short enough that a stuck worker's message
-// is retried soon.
-func (e *Engine) leaseFor() time.Duration {
-	if e.LeaseFor > 0 {
-		return e.LeaseFor
-	}
-	return DefaultLeaseFor(e.Client.timeout())
-}
-
 // DefaultLeaseFor is Engine.LeaseFor when it is zero, for a delivery
-// timeout: 3×timeout + 30 s.
+// timeout: 3×timeout + 30 s, long enough for the attempt and for recording
+// it, short enough that a stuck worker's message is retried soon.
 func DefaultLeaseFor(timeout time.Duration) time.Duration { return 3*timeout + 30*time.Second }
 
 // Run delivers messages until ctx is cancelled, then stops claiming, lets
@@ -152,17 +195,8 @@ func (s *slots) release(n int) {
 
 func (e *Engine) claimParams(limit int) store.ClaimParams {
 	return store.ClaimParams{Now: e.Now(), Limit: limit, PerSubscription: e.PerSubscription,
-		PerOrganization: e.PerOrganization, LeaseFor: e.leaseFor()}
+		PerOrganization: e.PerOrganization, LeaseFor: e.LeaseFor}
 }
-
-// Concurrency defaults. An attempt is a goroutine waiting on its
-// destination, so there can be many; what keeps one tenant's destinations
-// that never answer from taking them all is the per-organization cap (and
-// the one slot of a subscription whose last attempt timed out).
-const (
-	DefaultWorkers         = 512
-	DefaultPerOrganization = 64
-)
 
 // dispatch hands claimed deliveries to the workers and returns the unused
 // part of the reservation.
@@ -202,18 +236,32 @@ func (e *Engine) claimLoop(ctx context.Context, jobs chan<- *store.Delivery, s *
 // once its attempt's result is queued for recording.
 func (e *Engine) work(jobs <-chan *store.Delivery, results chan<- store.AttemptResult, s *slots) {
 	for d := range jobs {
-		// Sends are not cancelled by shutdown: the client timeout bounds them,
-		// and a finished attempt is worth recording.
-		out := e.Client.Post(context.Background(), d.Destination, d.SigningKey, d.Envelope)
-		results <- e.attemptResult(d, out)
+		results <- e.attemptResult(d, e.attempt(d))
 		s.release(1) // after the send, so idle slots mean every result is queued
 	}
+}
+
+// attempt posts d. A panic in Post (a transport bug, a nil in an envelope)
+// is logged with its stack and becomes a failed attempt of class other, so
+// it costs one attempt instead of the process and every attempt in flight.
+func (e *Engine) attempt(d *store.Delivery) (out Outcome) {
+	start := e.Now()
+	defer func() {
+		if v := recover(); v != nil {
+			e.Logger.Error("panic in delivery attempt", "subscription", d.SubscriptionUUID,
+				"messageId", d.Envelope.MessageID, "panic", v, "stack", string(debug.Stack()))
+			out = Outcome{StartedAt: start, Duration: e.Now().Sub(start), Class: webhook.ClassOther, Detail: fmt.Sprint("panic: ", v)}
+		}
+	}()
+	// Sends are not cancelled by shutdown: the client timeout bounds them,
+	// and a finished attempt is worth recording.
+	return e.Client.Post(context.Background(), d.Destination, d.SigningKey, d.Envelope)
 }
 
 func (e *Engine) attemptResult(d *store.Delivery, out Outcome) store.AttemptResult {
 	r := store.AttemptResult{
 		DeliveryID: d.ID, LeaseToken: d.LeaseToken, StartedAt: out.StartedAt, Duration: out.Duration,
-		StatusCode: out.StatusCode, ErrorClass: out.Class, ErrorDetail: out.Detail, Timeout: e.Client.timeout(),
+		StatusCode: out.StatusCode, ErrorClass: out.Class, ErrorDetail: out.Detail, Timeout: e.Timeout,
 		RetryAfter: out.RetryAfter, ResponseBody: out.Body,
 	}
 	if !out.OK() {
@@ -308,13 +356,13 @@ func (e *Engine) releaseExpired(ctx context.Context) {
 }
 
 // maintain returns expired leases to the queue (at once, then every
-// min(5 s, lease/2)) and prunes old data hourly, until ctx is cancelled.
-// Both are safe when every instance runs them.
+// ReleaseInterval) and prunes old data every PruneInterval, until ctx is
+// cancelled. Both are safe when every instance runs them.
 func (e *Engine) maintain(ctx context.Context) {
 	e.releaseExpired(ctx)
-	release := time.NewTicker(min(5*time.Second, e.leaseFor()/2))
+	release := time.NewTicker(e.ReleaseInterval)
 	defer release.Stop()
-	prune := time.NewTicker(time.Hour)
+	prune := time.NewTicker(e.PruneInterval)
 	defer prune.Stop()
 	for {
 		select {

@@ -276,11 +276,9 @@ func noticeKinds(ns []webhook.Notice) []webhook.NoticeKind {
 // received is one request a receiver got.
 type received struct {
 	N        int // arrival order, from 0
-	At       time.Time
 	Header   http.Header
 	Body     []byte
 	Envelope map[string]string // the decoded body; nil if it is not a JSON object of strings
-	InFlight int               // requests in progress at arrival, this one included
 	Status   int               // status answered; 0 if none (hijacked, hung up)
 	Remote   string
 }
@@ -296,10 +294,8 @@ type receiver struct {
 	done        chan struct{}
 	releaseOnce sync.Once
 
-	mu          sync.Mutex
-	reqs        []*received
-	inFlight    int
-	maxInFlight int
+	mu   sync.Mutex
+	reqs []*received
 }
 
 // newReceiver starts a plain HTTP receiver.
@@ -342,7 +338,7 @@ func (rc *receiver) URL() string { return rc.srv.URL + "/hook" }
 
 func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	req := &received{At: time.Now(), Header: r.Header.Clone(), Body: body, Remote: r.RemoteAddr}
+	req := &received{Header: r.Header.Clone(), Body: body, Remote: r.RemoteAddr}
 	var env map[string]string
 	if json.Unmarshal(body, &env) == nil {
 		req.Envelope = env
@@ -350,16 +346,12 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc.mu.Lock()
 	req.N = len(rc.reqs)
 	rc.reqs = append(rc.reqs, req)
-	rc.inFlight++
-	rc.maxInFlight = max(rc.maxInFlight, rc.inFlight)
-	req.InFlight = rc.inFlight
 	rc.mu.Unlock()
 
 	code := rc.handler(w, r, req.N)
 
 	rc.mu.Lock()
 	req.Status = code
-	rc.inFlight--
 	rc.mu.Unlock()
 }
 
@@ -378,19 +370,6 @@ func (rc *receiver) count() int {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	return len(rc.reqs)
-}
-
-// peak returns the most requests that were in progress at once.
-func (rc *receiver) peak() int {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return rc.maxInFlight
-}
-
-func (rc *receiver) current() int {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return rc.inFlight
 }
 
 // accepted returns the messageIds answered with 2xx, in arrival order.

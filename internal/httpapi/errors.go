@@ -42,7 +42,8 @@ const retryAfterSeconds = "5"
 
 // writeError is the only place an error becomes a response. A *webhook.Error
 // is shown as it is; any other error is logged and reported as an internal
-// error without its text.
+// error without its text. Every response it writes is counted in
+// pusher_http_errors_total by errorType.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	var e *webhook.Error
 	var unread *bodyReadError
@@ -69,6 +70,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	if body.Violations == nil {
 		body.Violations = []webhook.Violation{}
 	}
+	httpErrors.WithLabelValues(body.ErrorType).Inc()
 	if e.Code == webhook.Unavailable {
 		// The database is away (a restart, a failover): nothing was stored,
 		// so the client retries, as Retry-After tells it to.

@@ -23,6 +23,7 @@ import (
 	"github.com/pusher-hq/pusher/internal/store"
 	"github.com/pusher-hq/pusher/internal/store/pgtest"
 	"github.com/pusher-hq/pusher/internal/store/sqlite"
+	"github.com/pusher-hq/pusher/internal/webhook/webhooktest"
 )
 
 const (
@@ -210,42 +211,13 @@ func wantError(t *testing.T, r response, status int, errorType string) []map[str
 	return v
 }
 
-// receiver is an HTTPS webhook receiver answering status and recording bodies.
-type receiver struct {
-	*httptest.Server
-	mu     sync.Mutex
-	status int
-	delay  time.Duration
-	bodies []string
-	heads  []http.Header
-}
-
-func newReceiver(t *testing.T, status int) *receiver {
-	r := &receiver{status: status}
-	r.Server = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		b, _ := io.ReadAll(req.Body)
-		r.mu.Lock()
-		r.bodies = append(r.bodies, string(b))
-		r.heads = append(r.heads, req.Header.Clone())
-		status, delay := r.status, r.delay
-		r.mu.Unlock()
-		time.Sleep(delay)
-		w.WriteHeader(status)
-	}))
-	t.Cleanup(r.Close)
+// newReceiver starts an HTTPS webhook receiver that records every request
+// and answers every one, the TestMessage included, with status.
+func newReceiver(t *testing.T, status int) *webhooktest.Server {
+	r := webhooktest.NewTLSServer(t)
+	r.ScriptTestMessages(true)
+	r.SetStatus(status)
 	return r
-}
-
-func (r *receiver) received() ([]string, []http.Header) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]string(nil), r.bodies...), append([]http.Header(nil), r.heads...)
-}
-
-func (r *receiver) set(status int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.status = status
 }
 
 func createBody(uuid, dest string, events ...string) string {

@@ -1,19 +1,18 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/pusher-hq/pusher/internal/auth"
 	"github.com/pusher-hq/pusher/internal/httpapi"
+	"github.com/pusher-hq/pusher/internal/webhook/webhooktest"
 )
 
 // v1UUID returns the i-th of a series of version-1 UUIDs.
@@ -97,8 +96,8 @@ func TestSubscriptionCap(t *testing.T) {
 		}
 	}
 	wantError(t, create(tok, 2), 400, "SUBSCRIPTION_LIMIT_REACHED")
-	if got, _ := rcv.received(); len(got) != 2 {
-		t.Errorf("%d TestMessages, want 2: a refused create sends none", len(got))
+	if n := rcv.Len(); n != 2 {
+		t.Errorf("%d TestMessages, want 2: a refused create sends none", n)
 	}
 	// A duplicate is still answered as one.
 	wantError(t, create(tok, 1), 400, "SUBSCRIPTION_ALREADY_EXIST")
@@ -113,24 +112,6 @@ func TestSubscriptionCap(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log destination safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestClientAbortIsNotAnError(t *testing.T) {
 	dir := t.TempDir()
 	db := openStore(t, dir)
@@ -138,7 +119,7 @@ func TestClientAbortIsNotAnError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs webhooktest.Buffer // the server logs from its goroutines
 	h := httpapi.NewHandler(slog.New(slog.NewTextHandler(&logs, nil)), db, &auth.Verifier{Keys: key}, trustingClient(t), nil, httpapi.Config{})
 	served := make(chan struct{}, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -15,9 +15,13 @@ var (
 		Name: "pusher_messages_enqueued_total",
 		Help: "Messages queued for delivery: one per event and matching subscription.",
 	})
+	httpErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "pusher_http_errors_total",
+		Help: "Error responses of the API by errorType (VALIDATION_ERROR, UNAUTHORIZED, INTERNAL_ERROR, …); a client that went away gets no response and is not counted.",
+	}, []string{"error_type"})
 )
 
 // RegisterMetrics registers the API's metrics with reg.
 func RegisterMetrics(reg prometheus.Registerer) {
-	reg.MustRegister(eventsPublished, eventsDuplicate, messagesEnqueued, requestsThrottled)
+	reg.MustRegister(eventsPublished, eventsDuplicate, messagesEnqueued, requestsThrottled, httpErrors)
 }

@@ -53,8 +53,8 @@ func TestNoReadScopeIsForbidden(t *testing.T) {
 	if after := a.do("GET", "/organizations/self/subscriptions", full, "").body; after != before {
 		t.Errorf("forbidden calls changed the subscriptions:\n%s\n%s", before, after)
 	}
-	if bodies, _ := rcv.received(); len(bodies) != 1 {
-		t.Errorf("the receiver got %d messages, want only the first TestMessage", len(bodies))
+	if n := rcv.Len(); n != 1 {
+		t.Errorf("the receiver got %d messages, want only the first TestMessage", n)
 	}
 }
 
@@ -83,8 +83,8 @@ func TestUpdateNeedsScopesOfCurrentEvents(t *testing.T) {
 			t.Errorf("PUT %s: message %q", body, msg)
 		}
 	}
-	if bodies, _ := thief.received(); len(bodies) != 0 {
-		t.Errorf("the narrowed token's destination got %d requests", len(bodies))
+	if n := thief.Len(); n != 0 {
+		t.Errorf("the narrowed token's destination got %d requests", n)
 	}
 	got := listOne(t, a, full)
 	if got["destination"] != rcv.URL || got["contactEmail"] != "your_email@domain.com" || got["eventNames"].([]any)[0] != "PurchaseCreated" {

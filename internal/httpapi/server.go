@@ -37,12 +37,19 @@ type Handshaker interface {
 	Handshake(ctx context.Context, s *webhook.Subscription, now time.Time) error
 }
 
+// Defaults of the Config's zero fields, and of pusher serve's flags.
+const (
+	DefaultMaxBody         = 64 << 10 // subscription API request body: 64 KiB
+	DefaultMaxIngestBody   = 10 << 20 // ingest request body: 10 MiB
+	DefaultMaxIngestEvents = 1000     // events per ingest request
+)
+
 // Config holds the API's settings.
 type Config struct {
 	AllowHTTPDestinations bool             // accept http:// destinations (development only)
-	MaxBodyBytes          int64            // subscription API request limit; default 64 KiB
-	MaxIngestBytes        int64            // ingest request limit; default 10 MiB
-	MaxIngestEvents       int              // events per ingest request; default 1000
+	MaxBodyBytes          int64            // subscription API request limit; default DefaultMaxBody
+	MaxIngestBytes        int64            // ingest request limit; default DefaultMaxIngestBody
+	MaxIngestEvents       int              // events per ingest request; default DefaultMaxIngestEvents
 	Now                   func() time.Time // default time.Now; also the clock of the rate limits
 	Metrics               http.Handler     // served at /metrics when set
 
@@ -59,13 +66,13 @@ type Config struct {
 
 func (c *Config) defaults() {
 	if c.MaxBodyBytes <= 0 {
-		c.MaxBodyBytes = 64 << 10
+		c.MaxBodyBytes = DefaultMaxBody
 	}
 	if c.MaxIngestBytes <= 0 {
-		c.MaxIngestBytes = 10 << 20
+		c.MaxIngestBytes = DefaultMaxIngestBody
 	}
 	if c.MaxIngestEvents <= 0 {
-		c.MaxIngestEvents = 1000
+		c.MaxIngestEvents = DefaultMaxIngestEvents
 	}
 	if c.Now == nil {
 		c.Now = time.Now

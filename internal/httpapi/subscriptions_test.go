@@ -50,22 +50,22 @@ func TestCreateMatchesZettleExample(t *testing.T) {
 	}
 	var created struct{ SigningKey string }
 	json.Unmarshal([]byte(r.body), &created)
-	bodies, heads := rcv.received()
-	if len(bodies) != 1 {
-		t.Fatalf("receiver got %d requests, want one TestMessage", len(bodies))
+	reqs := rcv.Requests()
+	if len(reqs) != 1 {
+		t.Fatalf("receiver got %d requests, want one TestMessage", len(reqs))
 	}
 	var env map[string]string
-	if err := json.Unmarshal([]byte(bodies[0]), &env); err != nil {
+	if err := json.Unmarshal(reqs[0].Body, &env); err != nil {
 		t.Fatal(err)
 	}
 	if env["eventName"] != "TestMessage" || env["payload"] != `{"data":"payload"}` || env["organizationUuid"] != org {
-		t.Errorf("TestMessage = %s", bodies[0])
+		t.Errorf("TestMessage = %s", reqs[0].Body)
 	}
 	ts, _ := time.Parse(time.RFC3339Nano, env["timestamp"])
 	if env["messageUuid"] != webhook.MessageUUID(ts, env["messageId"]) || env["timestamp"] != "2021-03-29T16:31:47.087Z" {
-		t.Errorf("TestMessage messageUuid/timestamp do not follow the rule: %s", bodies[0])
+		t.Errorf("TestMessage messageUuid/timestamp do not follow the rule: %s", reqs[0].Body)
 	}
-	if !signing.Verify(created.SigningKey, env["timestamp"], env["payload"], heads[0].Get("X-iZettle-Signature")) {
+	if !signing.Verify(created.SigningKey, env["timestamp"], env["payload"], reqs[0].Header.Get("X-iZettle-Signature")) {
 		t.Error("TestMessage is not signed with the new subscription's key")
 	}
 }
@@ -114,41 +114,39 @@ func TestCreateErrors(t *testing.T) {
 		b, _ := json.Marshal(m)
 		return string(b)
 	}
+	const self = "/organizations/self/subscriptions"
 	tests := []struct {
 		name       string
+		path       string
 		token      string
 		body       string
 		status     int
 		errorType  string
 		violations []string // propertyNames
 	}{
-		{"uuid missing", tok, with("uuid", nil), 400, "INVALID_REQUEST", []string{"uuid"}},
-		{"uuid version 4", tok, with("uuid", "f02f80f8-8f35-41eb-8dcd-0242ac130003"), 400, "INVALID_REQUEST", []string{"uuid"}},
-		{"transportName missing", tok, with("transportName", nil), 400, "INVALID_REQUEST", []string{"transportName"}},
-		{"transportName SQS", tok, with("transportName", "SQS"), 400, "INVALID_REQUEST", []string{"transportName"}},
-		{"eventNames missing", tok, with("eventNames", nil), 400, "INVALID_REQUEST", []string{"eventNames"}},
-		{"unknown event", tok, with("eventNames", []string{"ProductCreated", "Nope"}), 400, "INVALID_REQUEST", []string{"eventNames"}},
-		{"eventNames not an array", tok, with("eventNames", "ProductCreated"), 400, "INVALID_REQUEST", []string{"eventNames"}},
-		{"malformed JSON", tok, `{"uuid":`, 400, "INVALID_REQUEST", nil},
-		{"destination missing", tok, with("destination", nil), 422, "VALIDATION_ERROR", []string{"destination"}},
-		{"destination http", tok, with("destination", "http://shop.example/hook"), 422, "VALIDATION_ERROR", []string{"destination"}},
-		{"destination not a URL", tok, with("destination", "shop.example"), 422, "VALIDATION_ERROR", []string{"destination"}},
-		{"contactEmail missing", tok, with("contactEmail", nil), 422, "VALIDATION_ERROR", []string{"contactEmail"}},
-		{"contactEmail invalid", tok, with("contactEmail", "not-an-email"), 422, "VALIDATION_ERROR", []string{"contactEmail"}},
-		{"contactEmail too long", tok, with("contactEmail", strings.Repeat("a", 501)+"@example.com"), 422, "VALIDATION_ERROR", []string{"contactEmail"}},
-		{"both 422 fields", tok, with("contactEmail", "x"), 422, "VALIDATION_ERROR", []string{"contactEmail"}},
-		{"no token", "", with("uuid", subUUID), 401, "UNAUTHORIZED", nil},
-		{"scope missing", a.token(org, "READ:PRODUCT"), with("eventNames", []string{"PurchaseCreated"}), 403, "FORBIDDEN", nil},
-		{"all events need every scope", a.token(org, "READ:PRODUCT", "READ:PURCHASE"), with("eventNames", []string{}), 403, "FORBIDDEN", nil},
-		{"other organization", a.token(otherOrg, allScopes...), with("uuid", subUUID), 403, "FORBIDDEN", nil},
+		{"uuid missing", self, tok, with("uuid", nil), 400, "INVALID_REQUEST", []string{"uuid"}},
+		{"uuid version 4", self, tok, with("uuid", "f02f80f8-8f35-41eb-8dcd-0242ac130003"), 400, "INVALID_REQUEST", []string{"uuid"}},
+		{"transportName missing", self, tok, with("transportName", nil), 400, "INVALID_REQUEST", []string{"transportName"}},
+		{"transportName SQS", self, tok, with("transportName", "SQS"), 400, "INVALID_REQUEST", []string{"transportName"}},
+		{"eventNames missing", self, tok, with("eventNames", nil), 400, "INVALID_REQUEST", []string{"eventNames"}},
+		{"unknown event", self, tok, with("eventNames", []string{"ProductCreated", "Nope"}), 400, "INVALID_REQUEST", []string{"eventNames"}},
+		{"eventNames not an array", self, tok, with("eventNames", "ProductCreated"), 400, "INVALID_REQUEST", []string{"eventNames"}},
+		{"malformed JSON", self, tok, `{"uuid":`, 400, "INVALID_REQUEST", nil},
+		{"destination missing", self, tok, with("destination", nil), 422, "VALIDATION_ERROR", []string{"destination"}},
+		{"destination http", self, tok, with("destination", "http://shop.example/hook"), 422, "VALIDATION_ERROR", []string{"destination"}},
+		{"destination not a URL", self, tok, with("destination", "shop.example"), 422, "VALIDATION_ERROR", []string{"destination"}},
+		{"contactEmail missing", self, tok, with("contactEmail", nil), 422, "VALIDATION_ERROR", []string{"contactEmail"}},
+		{"contactEmail invalid", self, tok, with("contactEmail", "not-an-email"), 422, "VALIDATION_ERROR", []string{"contactEmail"}},
+		{"contactEmail too long", self, tok, with("contactEmail", strings.Repeat("a", 501)+"@example.com"), 422, "VALIDATION_ERROR", []string{"contactEmail"}},
+		{"both 422 fields", self, tok, with("contactEmail", "x"), 422, "VALIDATION_ERROR", []string{"contactEmail"}},
+		{"no token", self, "", with("uuid", subUUID), 401, "UNAUTHORIZED", nil},
+		{"scope missing", self, a.token(org, "READ:PRODUCT"), with("eventNames", []string{"PurchaseCreated"}), 403, "FORBIDDEN", nil},
+		{"all events need every scope", self, a.token(org, "READ:PRODUCT", "READ:PURCHASE"), with("eventNames", []string{}), 403, "FORBIDDEN", nil},
+		{"other organization", "/organizations/" + org + "/subscriptions", a.token(otherOrg, allScopes...), with("uuid", subUUID), 403, "FORBIDDEN", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			path := "/organizations/self/subscriptions"
-			if tt.name == "other organization" {
-				path = "/organizations/" + org + "/subscriptions"
-			}
-			v := wantError(t, a.do("POST", path, tt.token, tt.body), tt.status, tt.errorType)
+			v := wantError(t, a.do("POST", tt.path, tt.token, tt.body), tt.status, tt.errorType)
 			var props []string
 			for _, x := range v {
 				props = append(props, x["propertyName"])
@@ -161,8 +159,8 @@ func TestCreateErrors(t *testing.T) {
 			}
 		})
 	}
-	if bodies, _ := ok.received(); len(bodies) != 0 {
-		t.Errorf("invalid creates sent %d TestMessages, want 0", len(bodies))
+	if n := ok.Len(); n != 0 {
+		t.Errorf("invalid creates sent %d TestMessages, want 0", n)
 	}
 	if list := a.do("GET", "/organizations/self/subscriptions", tok, ""); list.body != "[]" {
 		t.Errorf("invalid creates stored something: %s", list.body)
@@ -191,7 +189,7 @@ func TestCreateHandshakeFailures(t *testing.T) {
 	broken := newReceiver(t, http.StatusInternalServerError)
 	redirect := newReceiver(t, http.StatusFound)
 	slow := newReceiver(t, http.StatusOK)
-	slow.delay = time.Second
+	slow.SetDelay(time.Second)
 	refused := newReceiver(t, http.StatusOK)
 	refusedURL := refused.URL
 	refused.Close()
@@ -245,8 +243,8 @@ func TestUpdate(t *testing.T) {
 	if r.status != 200 || r.body != "" {
 		t.Fatalf("update = %d %q, want 200 with an empty body", r.status, r.body)
 	}
-	if bodies, _ := second.received(); len(bodies) != 1 || !strings.Contains(bodies[0], `"eventName":"TestMessage"`) {
-		t.Errorf("new destination got %v, want one TestMessage", bodies)
+	if reqs := second.Requests(); len(reqs) != 1 || !reqs[0].IsTestMessage() {
+		t.Errorf("new destination got %v, want one TestMessage", second)
 	}
 	var list []map[string]any
 	json.Unmarshal([]byte(a.do("GET", "/organizations/self/subscriptions", tok, "").body), &list)
@@ -259,7 +257,7 @@ func TestUpdate(t *testing.T) {
 	if r := a.do("PUT", "/organizations/self/subscriptions/"+subUUID, tok, `{"destination":"`+second.URL+`"}`); r.status != 200 {
 		t.Errorf("update same destination = %d", r.status)
 	}
-	if bodies, _ := second.received(); len(bodies) != 1 {
+	if second.Len() != 1 {
 		t.Errorf("unchanged destination got another TestMessage")
 	}
 

@@ -20,8 +20,8 @@ func TestOrganizationCaseIsIgnored(t *testing.T) {
 	if r := a.do("POST", "/organizations/self/subscriptions", shouting, createBody(subUUID, rcv.URL, "ProductCreated")); r.status != 200 {
 		t.Fatalf("create with an upper-case claim = %d %s", r.status, r.body)
 	}
-	if bodies, _ := rcv.received(); len(bodies) != 1 || !strings.Contains(bodies[0], `"organizationUuid":"`+org+`"`) {
-		t.Errorf("TestMessage = %v, want it for the lower-case organization", bodies)
+	if reqs := rcv.Requests(); len(reqs) != 1 || reqs[0].Envelope.OrganizationUUID != org {
+		t.Errorf("TestMessage = %v, want it for the lower-case organization", rcv)
 	}
 	quiet := a.token(org, allScopes...)
 	for _, path := range []string{"/organizations/self/subscriptions", "/organizations/" + upper + "/subscriptions", "/organizations/" + org + "/subscriptions"} {
@@ -135,7 +135,7 @@ func TestCreateWithUUIDHeldElsewhere(t *testing.T) {
 			t.Errorf("holder's %s changed: %v -> %v", k, held[k], after[k])
 		}
 	}
-	if bodies, _ := rcv.received(); len(bodies) != 1 {
-		t.Errorf("the holder's destination got %d requests, want its own TestMessage only", len(bodies))
+	if n := rcv.Len(); n != 1 {
+		t.Errorf("the holder's destination got %d requests, want its own TestMessage only", n)
 	}
 }

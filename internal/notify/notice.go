@@ -66,102 +66,133 @@ type section struct {
 	Pre     string // preformatted block, e.g. a request body
 }
 
+// buildView assembles the e-mail of n from its identity and its kind.
 func buildView(n webhook.Notice) view {
+	id := identify(n)
+	var v view
+	switch n.Kind {
+	case webhook.NoticeFailing:
+		v = failingView(n, id)
+	case webhook.NoticeRecovered:
+		v = recoveredView(n, id)
+	case webhook.NoticeDeleted:
+		v = deletedView(n, id)
+	default:
+		v = view{
+			Subject: "[pusher] Webhook notice: " + id.subjectTail,
+			Title:   "Webhook notice",
+			Intro:   []string{"There is news about your webhook subscription (" + string(n.Kind) + ")."},
+			Facts:   [][]fact{id.facts},
+		}
+	}
+	v.Subject = oneLine(v.Subject)
+	v.Footer = id.footer
+	return v
+}
+
+// identity is what every notice says about its subscription, whatever its
+// kind.
+type identity struct {
+	dest        string // the destination as shown: passwords and query values hidden
+	subjectTail string // "<destination, shortened> (subscription <uuid>)", ending every subject
+	facts       []fact // organization, subscription, destination, events
+	footer      string // why the reader gets the e-mail, and as of when
+}
+
+func identify(n webhook.Notice) identity {
 	dest := webhook.DisplayURL(n.Destination)
 	subjDest := oneLine(dest)
 	if utf8.RuneCountInString(subjDest) > maxSubjectURL {
 		subjDest = string([]rune(subjDest)[:maxSubjectURL-1]) + "…"
 	}
-	subjTail := subjDest + " (subscription " + oneLine(n.SubscriptionUUID) + ")"
-
-	ident := []fact{
-		{Label: "Organization", Value: n.OrganizationUUID, Code: true},
-		{Label: "Subscription", Value: n.SubscriptionUUID, Code: true},
-		{Label: "Destination", Value: dest, Code: true},
-		{Label: "Events", Value: eventsText(n.EventNames)},
-	}
-	v := view{
-		Footer: "You receive this e-mail because " + n.To +
+	id := identity{
+		dest:        dest,
+		subjectTail: subjDest + " (subscription " + oneLine(n.SubscriptionUUID) + ")",
+		facts: []fact{
+			{Label: "Organization", Value: n.OrganizationUUID, Code: true},
+			{Label: "Subscription", Value: n.SubscriptionUUID, Code: true},
+			{Label: "Destination", Value: dest, Code: true},
+			{Label: "Events", Value: eventsText(n.EventNames)},
+		},
+		footer: "You receive this e-mail because " + n.To +
 			" is the contact e-mail (contactEmail) of subscription " + n.SubscriptionUUID + ".",
 	}
 	if asOf := formatTime(n.CreatedAt); asOf != "" {
-		v.Footer += " Status as of " + asOf + "."
+		id.footer += " Status as of " + asOf + "."
 	}
+	return id
+}
 
-	switch n.Kind {
-	case webhook.NoticeFailing:
-		v.Subject = "[pusher] Webhook failing: " + subjTail
-		v.Title = "Your webhook is failing"
-		v.Intro = []string{
+func failingView(n webhook.Notice, id identity) view {
+	var st []fact
+	st = appendFact(st, "Status", "FAILING")
+	st = appendFact(st, "Reason", n.Reason())
+	st = appendFact(st, "Next attempt", whenText(n.NextAttemptAt, n.CreatedAt))
+	if d := whenText(n.DeleteAt, n.CreatedAt); d != "" {
+		st = appendFact(st, "Deletion due", d+", if no delivery succeeds before then")
+	}
+	return view{
+		Subject: "[pusher] Webhook failing: " + id.subjectTail,
+		Title:   "Your webhook is failing",
+		Intro: []string{
 			"Pusher could not deliver a message to your webhook, so the subscription is now FAILING. " +
 				"Pusher keeps retrying. New messages for this subscription wait and are delivered " +
 				"once the destination accepts deliveries again.",
-		}
-		var st []fact
-		st = appendFact(st, "Status", "FAILING")
-		st = appendFact(st, "Reason", n.Reason())
-		st = appendFact(st, "Next attempt", whenText(n.NextAttemptAt, n.CreatedAt))
-		if d := whenText(n.DeleteAt, n.CreatedAt); d != "" {
-			st = appendFact(st, "Deletion due", d+", if no delivery succeeds before then")
-		}
-		v.Facts = [][]fact{ident, st}
-		v.Sections = []section{{
+		},
+		Facts: [][]fact{id.facts, st},
+		Sections: []section{{
 			Heading: "What to do",
 			Paras: []string{
-				"Check that " + dest + " is reachable from the internet and answers POST requests " +
+				"Check that " + id.dest + " is reachable from the internet and answers POST requests " +
 					"with a 2xx status. Nothing else is needed: as soon as an attempt succeeds, " +
 					"the subscription is ACTIVE again and the waiting messages are delivered.",
 				"If the destination has moved, change it with " +
 					"PUT /organizations/self/subscriptions/" + n.SubscriptionUUID + ".",
 			},
-		}}
+		}},
+	}
+}
 
-	case webhook.NoticeRecovered:
-		v.Subject = "[pusher] Webhook recovered: " + subjTail
-		v.Title = "Your webhook is working again"
-		v.Intro = []string{"The destination accepted a delivery again, and the subscription is ACTIVE."}
-		var st []fact
-		st = appendFact(st, "Status", "ACTIVE")
-		st = appendFact(st, "Failing since", formatTime(n.FailingSince))
-		st = appendFact(st, "Recovered at", formatTime(n.CreatedAt))
-		if !n.FailingSince.IsZero() && !n.CreatedAt.IsZero() {
-			st = appendFact(st, "Failed for", webhook.HumanDuration(n.CreatedAt.Sub(n.FailingSince)))
-		}
-		v.Facts = [][]fact{ident, st}
-		held := "No messages were waiting."
-		switch {
-		case n.HeldMessages == 1:
-			held = "1 message was held while the webhook was failing; it is now being delivered."
-		case n.HeldMessages > 1:
-			held = plural(n.HeldMessages, "message") +
-				" were held while the webhook was failing; they are now being delivered."
-		}
-		v.Intro = append(v.Intro, held)
+func recoveredView(n webhook.Notice, id identity) view {
+	var st []fact
+	st = appendFact(st, "Status", "ACTIVE")
+	st = appendFact(st, "Failing since", formatTime(n.FailingSince))
+	st = appendFact(st, "Recovered at", formatTime(n.CreatedAt))
+	if !n.FailingSince.IsZero() && !n.CreatedAt.IsZero() {
+		st = appendFact(st, "Failed for", webhook.HumanDuration(n.CreatedAt.Sub(n.FailingSince)))
+	}
+	return view{
+		Subject: "[pusher] Webhook recovered: " + id.subjectTail,
+		Title:   "Your webhook is working again",
+		Intro: []string{
+			"The destination accepted a delivery again, and the subscription is ACTIVE.",
+			messagesSentence(n.HeldMessages, "No messages were waiting.",
+				"1 message was held while the webhook was failing; it is now being delivered.",
+				" were held while the webhook was failing; they are now being delivered."),
+		},
+		Facts: [][]fact{id.facts, st},
+	}
+}
 
-	case webhook.NoticeDeleted:
-		v.Subject = "[pusher] Webhook subscription deleted: " + subjTail
-		v.Title = "Your webhook subscription was deleted"
-		v.Intro = []string{
+func deletedView(n webhook.Notice, id identity) view {
+	var st []fact
+	st = appendFact(st, "Status", "deleted")
+	st = appendFact(st, "Failing since", formatTime(n.FailingSince))
+	st = appendFact(st, "Deleted at", formatTime(n.CreatedAt))
+	st = appendFact(st, "Last reason", n.Reason())
+	st = appendFact(st, "Not delivered", plural(n.Undelivered, "message"))
+	return view{
+		Subject: "[pusher] Webhook subscription deleted: " + id.subjectTail,
+		Title:   "Your webhook subscription was deleted",
+		Intro: []string{
 			"Pusher deleted the subscription because its destination did not accept any delivery " +
 				"during the whole retry period. It no longer receives messages.",
-		}
-		var st []fact
-		st = appendFact(st, "Status", "deleted")
-		st = appendFact(st, "Failing since", formatTime(n.FailingSince))
-		st = appendFact(st, "Deleted at", formatTime(n.CreatedAt))
-		st = appendFact(st, "Last reason", n.Reason())
-		st = appendFact(st, "Not delivered", plural(n.Undelivered, "message"))
-		v.Facts = [][]fact{ident, st}
-		undelivered := "All messages had been delivered."
-		switch {
-		case n.Undelivered == 1:
-			undelivered = "1 message was not delivered. It is kept as a dead letter and will not be delivered automatically."
-		case n.Undelivered > 1:
-			undelivered = plural(n.Undelivered, "message") +
-				" were not delivered. They are kept as dead letters and will not be delivered automatically."
-		}
-		v.Intro = append(v.Intro, undelivered)
-		v.Sections = []section{{
+			messagesSentence(n.Undelivered, "All messages had been delivered.",
+				"1 message was not delivered. It is kept as a dead letter and will not be delivered automatically.",
+				" were not delivered. They are kept as dead letters and will not be delivered automatically."),
+		},
+		Facts: [][]fact{id.facts, st},
+		Sections: []section{{
 			Heading: "How to create the subscription again",
 			Paras: []string{
 				"Fix the destination, then send POST /organizations/self/subscriptions with a new " +
@@ -170,17 +201,21 @@ func buildView(n webhook.Notice) view {
 					"The new subscription has a new signingKey: update your signature check.",
 				"Request body with this subscription's settings:",
 			},
-			Pre: recreateBody(n, dest),
-		}}
-
-	default:
-		v.Subject = "[pusher] Webhook notice: " + subjTail
-		v.Title = "Webhook notice"
-		v.Intro = []string{"There is news about your webhook subscription (" + string(n.Kind) + ")."}
-		v.Facts = [][]fact{ident}
+			Pre: recreateBody(n, id.dest),
+		}},
 	}
-	v.Subject = oneLine(v.Subject)
-	return v
+}
+
+// messagesSentence returns none for no messages, one for 1, and for more
+// "N messages" followed by manyTail.
+func messagesSentence(count int, none, one, manyTail string) string {
+	switch {
+	case count == 1:
+		return one
+	case count > 1:
+		return plural(count, "message") + manyTail
+	}
+	return none
 }
 
 // appendFact appends a fact unless its value is empty.

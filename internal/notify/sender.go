@@ -49,6 +49,16 @@ func DefaultBackoff(attempt int) time.Duration {
 	}
 }
 
+// ScaledBackoff returns DefaultBackoff scaled so that its first wait is
+// first: first, 2×, 4× and 10× first after failed attempt 1, 2, 3 and 4, and
+// 20× first after every later one. ScaledBackoff(DefaultBackoff(1)) waits as
+// DefaultBackoff does.
+func ScaledBackoff(first time.Duration) func(attempt int) time.Duration {
+	return func(attempt int) time.Duration {
+		return first * (DefaultBackoff(attempt) / DefaultBackoff(1))
+	}
+}
+
 // Sender sends the notices of an Outbox in the background. Set the fields,
 // then call Run; the fields must not change while Run runs.
 type Sender struct {

@@ -6,14 +6,14 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/pusher-hq/pusher/internal/webhook"
-
-	"github.com/pusher-hq/pusher/internal/notify/smtptest"
 )
 
 // memOutbox is an in-memory Outbox, standing in for the store.
@@ -23,6 +23,7 @@ type memOutbox struct {
 	rows    []*outboxRow
 	markErr int // fail this many MarkNoticeSent calls (after recording nothing)
 	dueErr  int // fail this many DueNotices calls
+	polled  int // DueNotices calls, failed ones included
 }
 
 type outboxRow struct {
@@ -53,9 +54,17 @@ func (o *memOutbox) row(id int64) outboxRow {
 	return outboxRow{}
 }
 
+// polls returns the number of DueNotices calls so far.
+func (o *memOutbox) polls() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.polled
+}
+
 func (o *memOutbox) DueNotices(_ context.Context, now time.Time, limit int) ([]webhook.Notice, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.polled++
 	if o.dueErr > 0 {
 		o.dueErr--
 		return nil, errors.New("database is locked")
@@ -125,242 +134,397 @@ func testLogger() (*slog.Logger, *syncBuffer) {
 	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), buf
 }
 
-// runSender starts s.Run and returns a function that stops it and checks
-// that Run returned nil promptly.
+// fakeMailer stands in for the SMTP Mailer. While down, every Send fails
+// with downErr, as a server in trouble answers.
+type fakeMailer struct {
+	mu    sync.Mutex
+	down  bool
+	calls int              // Send calls, failed ones included
+	sent  []webhook.Notice // accepted notices, in order
+}
+
+const downErr = "451 4.3.0 mail server temporarily unavailable"
+
+func (m *fakeMailer) Send(_ context.Context, n webhook.Notice) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.calls++
+	if m.down {
+		return errors.New(downErr)
+	}
+	m.sent = append(m.sent, n)
+	return nil
+}
+
+func (m *fakeMailer) setDown(down bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.down = down
+}
+
+// counts returns the number of Send calls and of accepted notices.
+func (m *fakeMailer) counts() (calls, sent int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.calls, len(m.sent)
+}
+
+func (m *fakeMailer) sentIDs() []int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var ids []int64
+	for _, n := range m.sent {
+		ids = append(ids, n.ID)
+	}
+	return ids
+}
+
+// The Sender tests run in a synctest bubble: time is fake, time.Sleep moves
+// it on as soon as every goroutine is blocked, and synctest.Wait returns
+// once the sender has done all it can do at the current instant. Each check
+// is therefore exact: how many polls, Send calls and log lines there were
+// at a given fake time.
+
+// runSender starts s.Run in the current bubble and returns a function that
+// cancels it and checks that Run returned nil without any time passing. The
+// test's cleanup calls it too.
 func runSender(t *testing.T, s *Sender) (stop func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("Run returned %v; want nil", err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Error("Run did not return after cancel")
+	stop = sync.OnceFunc(func() {
+		cancel()
+		synctest.Wait()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run returned %v; want nil", err)
 			}
-		})
-	}
+		default:
+			t.Error("Run did not return after cancel")
+		}
+	})
 	t.Cleanup(stop)
 	return stop
 }
 
-// waitFor polls cond until it is true or the timeout passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+// settle waits until the sender is idle, after sleeping d of fake time.
+func settle(d time.Duration) {
+	time.Sleep(d)
+	synctest.Wait()
 }
 
 func TestSenderSMTPOutage(t *testing.T) {
-	srv := smtptest.Start(t)
-	srv.SetDown(true)
-	ob := &memOutbox{}
-	id := ob.add(failingNotice(), time.Now())
-	log, logs := testLogger()
-	var mu sync.Mutex
-	var attempts []int
-	s := &Sender{
-		Outbox:   ob,
-		Mailer:   testMailer(t, srv.Addr(), "", ""),
-		Logger:   log,
-		Interval: 10 * time.Millisecond,
-		Backoff: func(attempt int) time.Duration {
-			mu.Lock()
-			defer mu.Unlock()
-			attempts = append(attempts, attempt)
-			return 20 * time.Millisecond
-		},
-	}
-	runSender(t, s)
+	synctest.Test(t, func(t *testing.T) {
+		const interval, wait = 10 * time.Second, time.Minute
+		start := time.Now()
+		ob, m := &memOutbox{}, &fakeMailer{down: true}
+		id := ob.add(failingNotice(), start)
+		log, logs := testLogger()
+		b := &recordingBackoff{wait: wait}
+		runSender(t, &Sender{Outbox: ob, Mailer: m, Logger: log, Interval: interval, Backoff: b.backoff})
 
-	waitFor(t, "three failed attempts", func() bool { return len(ob.row(id).errs) >= 3 })
-	if n := len(srv.Inbox()); n != 0 {
-		t.Fatalf("inbox has %d messages while the server is down", n)
-	}
-	r := ob.row(id)
-	if !r.sentAt.IsZero() {
-		t.Fatal("notice marked sent while the server is down")
-	}
-	if !strings.Contains(r.errs[0], "451") {
-		t.Errorf("recorded error = %q; want the server's 451 answer", r.errs[0])
-	}
-	mu.Lock()
-	if !slices.Equal(attempts[:3], []int{1, 2, 3}) {
-		t.Errorf("Backoff called with attempts %v; want 1, 2, 3, …", attempts)
-	}
-	mu.Unlock()
-	mustContain(t, "log", logs.String(), "sending notice failed", "attempt=1", "451")
+		synctest.Wait()
+		checkRetries(t, ob, m, id, 3, wait)
+		if got := ob.polls(); got != 1+2*int(wait/interval) {
+			t.Errorf("%d polls in %v; want one at start and one per %v", got, time.Since(start), interval)
+		}
+		if got := b.calls(); !slices.Equal(got, []int{1, 2, 3}) {
+			t.Errorf("Backoff called with attempts %v; want 1, 2, 3", got)
+		}
+		if r := ob.row(id); !slices.Equal(r.errs, []string{downErr, downErr, downErr}) {
+			t.Errorf("recorded errors %q; want the mailer's error three times", r.errs)
+		}
+		mustContain(t, "log", logs.String(), "sending notice failed", "attempt=1", "attempt=3", downErr)
 
-	srv.SetDown(false)
-	waitFor(t, "the notice to arrive", func() bool { return len(srv.Inbox()) > 0 })
-	waitFor(t, "the notice to be marked sent", func() bool { return !ob.row(id).sentAt.IsZero() })
-	time.Sleep(100 * time.Millisecond) // ten more polls: nothing may be sent again
-	got := srv.Inbox()
-	if len(got) != 1 {
-		t.Fatalf("inbox has %d messages after recovery; want exactly 1", len(got))
-	}
-	checkFailingMailAt(t, got[0], ob.row(id).n)
+		// The server is back; the notice goes out at its retry time, once.
+		m.setDown(false)
+		r := ob.row(id)
+		settle(r.nextAt.Sub(time.Now()) - time.Nanosecond)
+		if calls, _ := m.counts(); calls != 3 {
+			t.Fatal("sent before its retry time")
+		}
+		settle(time.Nanosecond)
+		if calls, sent := m.counts(); calls != 4 || sent != 1 {
+			t.Fatalf("at the retry time: %d sends, %d accepted; want 4, 1", calls, sent)
+		}
+		if got := ob.row(id).sentAt; !got.Equal(r.nextAt) {
+			t.Errorf("marked sent at %v; want %v", got, r.nextAt)
+		}
+		polls := ob.polls()
+		settle(10 * interval)
+		if got := ob.polls(); got != polls+10 {
+			t.Errorf("%d polls in %v; want 10", got-polls, 10*interval)
+		}
+		if calls, sent := m.counts(); calls != 4 || sent != 1 || !slices.Equal(m.sentIDs(), []int64{id}) {
+			t.Errorf("after ten more polls: %d sends, %d accepted (%v); want the notice sent once", calls, sent, m.sentIDs())
+		}
+	})
 }
 
-// checkFailingMailAt checks a received failing notice against n.
-func checkFailingMailAt(t *testing.T, r smtptest.Received, n webhook.Notice) {
+// recordingBackoff is a Sender.Backoff that always waits the same and
+// records the attempt numbers it was called with.
+type recordingBackoff struct {
+	wait     time.Duration
+	mu       sync.Mutex
+	attempts []int
+}
+
+func (b *recordingBackoff) backoff(attempt int) time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.attempts = append(b.attempts, attempt)
+	return b.wait
+}
+
+func (b *recordingBackoff) calls() []int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.attempts)
+}
+
+// checkRetries starts at the first failed send of notice id, while the
+// mailer is down, and checks that each failure is recorded and retried
+// exactly wait later, not at the polls before. It returns at failure number
+// failures.
+func checkRetries(t *testing.T, ob *memOutbox, m *fakeMailer, id int64, failures int, wait time.Duration) {
 	t.Helper()
-	if !slices.Equal(r.To, []string{n.To}) {
-		t.Errorf("recipients = %q; want [%s]", r.To, n.To)
+	for failure := 1; ; failure++ {
+		r := ob.row(id)
+		if calls, _ := m.counts(); calls != failure || len(r.errs) != failure {
+			t.Fatalf("%d sends, %d recorded failures; want %d", calls, len(r.errs), failure)
+		}
+		if want := time.Now().Add(wait); !r.nextAt.Equal(want) || !r.sentAt.IsZero() {
+			t.Fatalf("after failure %d: next send at %v, sent at %v; want next at %v, unsent", failure, r.nextAt, r.sentAt, want)
+		}
+		if failure == failures {
+			return
+		}
+		settle(wait - time.Nanosecond)
+		if calls, _ := m.counts(); calls != failure {
+			t.Fatalf("failure %d retried before its backoff", failure)
+		}
+		settle(time.Nanosecond)
 	}
-	p := smtptest.MustParse(t, r.Data)
-	want, _, _ := Render(n)
-	if p.Subject != want {
-		t.Errorf("Subject = %q; want %q", p.Subject, want)
-	}
-	mustContain(t, "text part", p.Text, n.Destination, n.SubscriptionUUID, n.Reason())
+}
+
+func TestSenderOutageCostsOneSendPerPoll(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const interval = 10 * time.Second
+		ob, m := &memOutbox{}, &fakeMailer{down: true}
+		var ids []int64
+		for range 3 {
+			ids = append(ids, ob.add(failingNotice(), time.Now()))
+		}
+		log, _ := testLogger()
+		runSender(t, &Sender{Outbox: ob, Mailer: m, Logger: log, Interval: interval,
+			Backoff: func(int) time.Duration { return time.Hour }})
+
+		// The first failure leaves the rest of the batch for the next poll.
+		synctest.Wait()
+		for poll, want := range []int{1, 2, 3, 3} {
+			if calls, _ := m.counts(); calls != want {
+				t.Errorf("poll %d: %d sends; want %d", poll+1, calls, want)
+			}
+			settle(interval)
+		}
+		for i, id := range ids {
+			if got := len(ob.row(id).errs); got != 1 {
+				t.Errorf("notice %d: %d failures recorded; want 1", i+1, got)
+			}
+		}
+	})
 }
 
 func TestSenderSendsInOrderAndOnlyOnce(t *testing.T) {
-	srv := smtptest.Start(t)
-	ob := &memOutbox{}
-	start := time.Now()
-	var ids []int64
-	for i := range batchSize + 5 { // more than one batch
-		n := failingNotice()
-		n.SubscriptionUUID = testSub[:len(testSub)-2] + string(rune('a'+i%26)) + string(rune('a'+i/26))
-		ids = append(ids, ob.add(n, start.Add(time.Duration(i-100)*time.Millisecond)))
-	}
-	log, _ := testLogger()
-	runSender(t, &Sender{Outbox: ob, Mailer: testMailer(t, srv.Addr(), "", ""), Logger: log, Interval: time.Hour})
+	synctest.Test(t, func(t *testing.T) {
+		ob, m := &memOutbox{}, &fakeMailer{}
+		start := time.Now()
+		var ids []int64
+		for i := range batchSize + 5 { // more than one batch
+			ids = append(ids, ob.add(failingNotice(), start.Add(time.Duration(i-100)*time.Millisecond)))
+		}
+		log, _ := testLogger()
+		runSender(t, &Sender{Outbox: ob, Mailer: m, Logger: log, Interval: time.Hour})
 
-	// Interval is an hour: all batches must go out in the first round.
-	waitFor(t, "all notices", func() bool { return len(srv.Inbox()) == len(ids) })
-	got := srv.Inbox()
-	for i, r := range got {
-		p := smtptest.MustParse(t, r.Data)
-		want, _, _ := Render(ob.row(ids[i]).n)
-		if p.Subject != want {
-			t.Errorf("message %d subject = %q; want %q (oldest first)", i, p.Subject, want)
+		// Interval is an hour: both batches go out in the first round, at once.
+		synctest.Wait()
+		if got := m.sentIDs(); !slices.Equal(got, ids) {
+			t.Errorf("sent %v; want %v (oldest first, each once)", got, ids)
 		}
-	}
-	for _, id := range ids {
-		if ob.row(id).sentAt.IsZero() {
-			t.Errorf("notice %d not marked sent", id)
+		if got := ob.polls(); got != 2 {
+			t.Errorf("%d polls; want 2 (a full batch, then the rest at once)", got)
 		}
-	}
+		for _, id := range ids {
+			if got := ob.row(id).sentAt; !got.Equal(start) {
+				t.Errorf("notice %d marked sent at %v; want %v", id, got, start)
+			}
+		}
+		settle(time.Hour)
+		if calls, sent := m.counts(); calls != len(ids) || sent != len(ids) || ob.polls() != 3 {
+			t.Errorf("after the next poll: %d polls, %d sends, %d accepted; want 3, %d, %d",
+				ob.polls(), calls, sent, len(ids), len(ids))
+		}
+	})
 }
 
 func TestSenderWake(t *testing.T) {
-	srv := smtptest.Start(t)
-	ob := &memOutbox{}
-	wake := make(chan struct{}, 1)
-	log, _ := testLogger()
-	runSender(t, &Sender{Outbox: ob, Mailer: testMailer(t, srv.Addr(), "", ""), Logger: log, Interval: time.Hour, Wake: wake})
+	synctest.Test(t, func(t *testing.T) {
+		ob, m := &memOutbox{}, &fakeMailer{}
+		wake := make(chan struct{}, 1)
+		log, _ := testLogger()
+		runSender(t, &Sender{Outbox: ob, Mailer: m, Logger: log, Interval: time.Hour, Wake: wake})
 
-	time.Sleep(20 * time.Millisecond) // the first poll finds nothing
-	ob.add(failingNotice(), time.Now())
-	wake <- struct{}{}
-	waitFor(t, "the notice after a wake-up", func() bool { return len(srv.Inbox()) == 1 })
+		synctest.Wait()
+		if got := ob.polls(); got != 1 {
+			t.Fatalf("%d polls at start; want 1", got)
+		}
+		start := time.Now()
+		id := ob.add(failingNotice(), start)
+		synctest.Wait()
+		if got := ob.polls(); got != 1 {
+			t.Fatalf("%d polls without a wake-up; want still 1", got)
+		}
+		wake <- struct{}{}
+		synctest.Wait()
+		if got := m.sentIDs(); ob.polls() != 2 || !slices.Equal(got, []int64{id}) || time.Since(start) != 0 {
+			t.Errorf("after a wake-up: %d polls, sent %v after %v; want 2 polls, [%d] at once", ob.polls(), got, time.Since(start), id)
+		}
+	})
 }
 
 func TestSenderMarkSentFails(t *testing.T) {
-	srv := smtptest.Start(t)
-	ob := &memOutbox{markErr: 2}
-	id := ob.add(failingNotice(), time.Now())
-	log, logs := testLogger()
-	runSender(t, &Sender{Outbox: ob, Mailer: testMailer(t, srv.Addr(), "", ""), Logger: log, Interval: 10 * time.Millisecond})
+	synctest.Test(t, func(t *testing.T) {
+		const interval = 10 * time.Second
+		start := time.Now()
+		ob, m := &memOutbox{markErr: 2}, &fakeMailer{}
+		id := ob.add(failingNotice(), start)
+		log, logs := testLogger()
+		runSender(t, &Sender{Outbox: ob, Mailer: m, Logger: log, Interval: interval})
 
-	waitFor(t, "the notice to be marked sent", func() bool { return !ob.row(id).sentAt.IsZero() })
-	if n := len(srv.Inbox()); n != 1 {
-		t.Errorf("inbox has %d messages; want 1 (not re-sent while marking failed)", n)
-	}
-	mustContain(t, "log", logs.String(), "recording sent notice failed")
+		// Marking fails at the send and at the next poll; the poll after
+		// records the send, with the time it was sent.
+		for poll := 1; poll <= 2; poll++ {
+			synctest.Wait()
+			if got := strings.Count(logs.String(), "recording sent notice failed"); got != poll {
+				t.Errorf("poll %d: logged %d marking failures; want %d", poll, got, poll)
+			}
+			if got := ob.row(id).sentAt; !got.IsZero() {
+				t.Fatalf("poll %d: marked sent at %v while marking fails", poll, got)
+			}
+			time.Sleep(interval)
+		}
+		synctest.Wait()
+		if got := ob.row(id).sentAt; !got.Equal(start) {
+			t.Errorf("marked sent at %v; want the send time %v", got, start)
+		}
+		settle(10 * interval)
+		if calls, _ := m.counts(); calls != 1 {
+			t.Errorf("%d sends; want 1 (not re-sent while marking failed)", calls)
+		}
+	})
 }
 
 func TestSenderOutboxErrors(t *testing.T) {
-	srv := smtptest.Start(t)
-	ob := &memOutbox{dueErr: 3}
-	ob.add(failingNotice(), time.Now())
-	log, logs := testLogger()
-	runSender(t, &Sender{Outbox: ob, Mailer: testMailer(t, srv.Addr(), "", ""), Logger: log, Interval: 10 * time.Millisecond})
+	synctest.Test(t, func(t *testing.T) {
+		const interval = 10 * time.Second
+		ob, m := &memOutbox{dueErr: 3}, &fakeMailer{}
+		id := ob.add(failingNotice(), time.Now())
+		log, logs := testLogger()
+		runSender(t, &Sender{Outbox: ob, Mailer: m, Logger: log, Interval: interval})
 
-	waitFor(t, "the notice", func() bool { return len(srv.Inbox()) == 1 })
-	if got := strings.Count(logs.String(), "reading due notices failed"); got != 3 {
-		t.Errorf("logged %d outbox errors; want 3", got)
-	}
+		// Each outbox error costs one poll, retried an interval later.
+		for poll := 1; poll <= 3; poll++ {
+			synctest.Wait()
+			if got := strings.Count(logs.String(), "reading due notices failed"); got != poll || ob.polls() != poll {
+				t.Fatalf("poll %d: %d polls, %d errors logged; want %d, %d", poll, ob.polls(), got, poll, poll)
+			}
+			if calls, _ := m.counts(); calls != 0 {
+				t.Fatalf("poll %d: %d sends while the outbox fails", poll, calls)
+			}
+			time.Sleep(interval)
+		}
+		synctest.Wait()
+		if got := m.sentIDs(); ob.polls() != 4 || !slices.Equal(got, []int64{id}) {
+			t.Errorf("fourth poll: %d polls, sent %v; want 4, [%d]", ob.polls(), got, id)
+		}
+	})
 }
 
 func TestSenderNoMailer(t *testing.T) {
-	ob := &memOutbox{}
-	first := ob.add(failingNotice(), time.Now())
-	log, logs := testLogger()
-	var nilMailer *Mailer // a typed nil counts as "no SMTP"
-	stop := runSender(t, &Sender{Outbox: ob, Mailer: nilMailer, Logger: log, Interval: 5 * time.Millisecond})
+	synctest.Test(t, func(t *testing.T) {
+		const interval = 10 * time.Second
+		const kept = "notice kept in the outbox"
+		ob := &memOutbox{}
+		first := ob.add(failingNotice(), time.Now())
+		log, logs := testLogger()
+		var nilMailer *Mailer // a typed nil counts as "no SMTP"
+		stop := runSender(t, &Sender{Outbox: ob, Mailer: nilMailer, Logger: log, Interval: interval})
 
-	waitFor(t, "the notice to be logged", func() bool {
-		return strings.Contains(logs.String(), "notice kept in the outbox")
-	})
-	time.Sleep(50 * time.Millisecond) // about ten polls
-	n := failingNotice()
-	n.Kind = webhook.NoticeRecovered
-	second := ob.add(n, time.Now())
-	waitFor(t, "the second notice to be logged", func() bool {
-		return strings.Count(logs.String(), "notice kept in the outbox") == 2
-	})
-	time.Sleep(50 * time.Millisecond)
-	stop()
-
-	out := logs.String()
-	if got := strings.Count(out, "notice kept in the outbox"); got != 2 {
-		t.Errorf("logged %d notices; want each of 2 logged once:\n%s", got, out)
-	}
-	wantSubject, _, _ := Render(ob.row(first).n)
-	mustContain(t, "log", out, "level=INFO", "no SMTP server configured",
-		"id=1 kind=failing to=ops@shop.example", `subject="`+wantSubject+`"`,
-		"id=2 kind=recovered")
-	for _, id := range []int64{first, second} {
-		if r := ob.row(id); !r.sentAt.IsZero() || len(r.errs) != 0 {
-			t.Errorf("notice %d: sent %v, errors %q; want untouched in the outbox", id, r.sentAt, r.errs)
+		synctest.Wait()
+		checkLogged(t, "first poll", logs, kept, 1)
+		settle(10 * interval)
+		checkLogged(t, "ten polls later", logs, kept, 1)
+		n := failingNotice()
+		n.Kind = webhook.NoticeRecovered
+		second := ob.add(n, time.Now())
+		settle(interval)
+		checkLogged(t, "the poll after a second notice", logs, kept, 2)
+		settle(10 * interval)
+		checkLogged(t, "ten polls later", logs, kept, 2)
+		if got := ob.polls(); got != 22 {
+			t.Errorf("%d polls; want 22", got)
 		}
-	}
+		stop()
 
-	// A new process logs the still-pending notices again, once.
-	log2, logs2 := testLogger()
-	stop = runSender(t, &Sender{Outbox: ob, Logger: log2, Interval: 5 * time.Millisecond})
-	waitFor(t, "the restart to log both", func() bool {
-		return strings.Count(logs2.String(), "notice kept in the outbox") == 2
+		out := logs.String()
+		wantSubject, _, _ := Render(ob.row(first).n)
+		mustContain(t, "log", out, "level=INFO", "no SMTP server configured",
+			"id=1 kind=failing to=ops@shop.example", `subject="`+wantSubject+`"`,
+			"id=2 kind=recovered")
+		for _, id := range []int64{first, second} {
+			if r := ob.row(id); !r.sentAt.IsZero() || len(r.errs) != 0 {
+				t.Errorf("notice %d: sent %v, errors %q; want untouched in the outbox", id, r.sentAt, r.errs)
+			}
+		}
+
+		// A new process logs the still-pending notices again, once.
+		log2, logs2 := testLogger()
+		runSender(t, &Sender{Outbox: ob, Logger: log2, Interval: interval})
+		synctest.Wait()
+		checkLogged(t, "after a restart", logs2, kept, 2)
+		settle(10 * interval)
+		checkLogged(t, "ten polls after a restart", logs2, kept, 2)
 	})
-	time.Sleep(30 * time.Millisecond)
-	stop()
-	if got := strings.Count(logs2.String(), "notice kept in the outbox"); got != 2 {
-		t.Errorf("after restart logged %d times; want 2", got)
+}
+
+// checkLogged checks that line was logged exactly want times.
+func checkLogged(t *testing.T, when string, logs *syncBuffer, line string, want int) {
+	t.Helper()
+	if got := strings.Count(logs.String(), line); got != want {
+		t.Errorf("%s: %q logged %d times; want %d:\n%s", when, line, got, want, logs)
 	}
 }
 
 func TestSenderNoMailerManyNotices(t *testing.T) {
 	// More unsent notices than a batch: every one is logged, none twice.
-	ob := &memOutbox{}
-	total := 2*batchSize + 3
-	for range total {
-		ob.add(failingNotice(), time.Now())
-	}
-	log, logs := testLogger()
-	stop := runSender(t, &Sender{Outbox: ob, Logger: log, Interval: 2 * time.Millisecond})
-	waitFor(t, "all notices logged", func() bool {
-		return strings.Count(logs.String(), "notice kept in the outbox") >= total
+	// Each poll asks for the logged notices plus one more batch.
+	synctest.Test(t, func(t *testing.T) {
+		const interval = 10 * time.Second
+		ob := &memOutbox{}
+		total := 2*batchSize + 3
+		for range total {
+			ob.add(failingNotice(), time.Now())
+		}
+		log, logs := testLogger()
+		runSender(t, &Sender{Outbox: ob, Logger: log, Interval: interval})
+		synctest.Wait()
+		for poll, want := range []int{batchSize, 2 * batchSize, total, total, total} {
+			checkLogged(t, "poll "+strconv.Itoa(poll+1), logs, "notice kept in the outbox", want)
+			settle(interval)
+		}
 	})
-	time.Sleep(20 * time.Millisecond)
-	stop()
-	if got := strings.Count(logs.String(), "notice kept in the outbox"); got != total {
-		t.Errorf("logged %d; want %d", got, total)
-	}
 }
 
 func TestSenderRunErrors(t *testing.T) {
@@ -384,5 +548,19 @@ func TestDefaultBackoff(t *testing.T) {
 	}
 	if got := DefaultBackoff(0); got != 30*time.Second {
 		t.Errorf("DefaultBackoff(0) = %v; want 30s", got)
+	}
+}
+
+func TestScaledBackoff(t *testing.T) {
+	for attempt := range 8 {
+		if got, want := ScaledBackoff(DefaultBackoff(1))(attempt), DefaultBackoff(attempt); got != want {
+			t.Errorf("ScaledBackoff(DefaultBackoff(1))(%d) = %v; want %v", attempt, got, want)
+		}
+	}
+	want := []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 10 * time.Second}
+	for i, w := range want {
+		if got := ScaledBackoff(500 * time.Millisecond)(i + 1); got != w {
+			t.Errorf("ScaledBackoff(500ms)(%d) = %v; want %v", i+1, got, w)
+		}
 	}
 }

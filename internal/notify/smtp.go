@@ -72,141 +72,209 @@ type SMTPConfig struct {
 // (scheme, user info, host, port, path, a parameter). They never contain the
 // password, nor the URL itself.
 func ParseSMTPURL(raw string) (SMTPConfig, error) {
-	bad := func(format string, args ...any) (SMTPConfig, error) {
-		return SMTPConfig{}, fmt.Errorf("notify: SMTP URL: "+format, args...)
-	}
 	raw = strings.TrimSpace(raw)
 	if raw == "" {
-		return bad("empty")
+		return SMTPConfig{}, smtpURLError("empty")
 	}
+	cfg, rest, err := parseSMTPScheme(raw)
+	if err != nil {
+		return SMTPConfig{}, err
+	}
+	u := smtpURL{rest: rest, end: len(rest), lastAt: strings.LastIndex(rest, "@")}
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		u.end = i
+	}
+	hostPort, off, err := u.userInfo(&cfg)
+	if err == nil {
+		err = u.hostPort(&cfg, hostPort, off)
+	}
+	if err == nil {
+		err = u.params(&cfg)
+	}
+	if err != nil {
+		return SMTPConfig{}, err
+	}
+	return cfg, nil
+}
+
+// smtpURLError returns an error of ParseSMTPURL.
+func smtpURLError(format string, args ...any) error {
+	return fmt.Errorf("notify: SMTP URL: "+format, args...)
+}
+
+// encodeHint ends the errors about the parts of the URL that a password
+// with an unencoded special character spills into.
+const encodeHint = "; a password with / ? # @ or % must be percent-encoded"
+
+// parseSMTPScheme returns the TLS mode and default port of raw's scheme, and
+// what follows "://".
+func parseSMTPScheme(raw string) (cfg SMTPConfig, rest string, err error) {
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok || scheme == "" {
-		return bad("missing scheme (want smtp:// or smtps://)")
+		return cfg, "", smtpURLError("missing scheme (want smtp:// or smtps://)")
 	}
-	var cfg SMTPConfig
 	switch strings.ToLower(scheme) {
 	case "smtp":
 		cfg.TLS, cfg.Port = TLSStartTLS, DefaultSMTPPort
 	case "smtps":
 		cfg.TLS, cfg.Port = TLSImplicit, DefaultSMTPSPort
 	default:
-		return bad("unsupported scheme %q (want smtp or smtps)", scheme)
+		return cfg, "", smtpURLError("unsupported scheme %q (want smtp or smtps)", scheme)
 	}
+	return cfg, rest, nil
+}
 
-	// The URL is split by hand rather than with url.Parse, whose errors
-	// quote the whole URL, password included. A password with an unencoded
-	// "/", "?" or "#" spills into the host, port or query; so a value quoted
-	// in an error is hidden if it starts at or before the URL's last "@".
-	lastAt := strings.LastIndex(rest, "@")
-	quote := func(s string, off int) string {
-		if off <= lastAt {
-			return "(value hidden)"
-		}
-		return strconv.Quote(s)
-	}
-	const encodeHint = "; a password with / ? # @ or % must be percent-encoded"
+// smtpURL is an SMTP URL after its "://". It is split by hand rather than
+// with url.Parse, whose errors quote the whole URL, password included. A
+// password with an unencoded "/", "?" or "#" spills into the host, port or
+// query; so a value quoted in an error is hidden if it starts at or before
+// the URL's last "@".
+type smtpURL struct {
+	rest   string
+	end    int // end of the authority (user info and host:port) in rest
+	lastAt int // index of the last "@" in rest, or -1
+}
 
-	end := len(rest)
-	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
-		end = i
+// quote quotes s, found at rest[off:], for an error, or hides it if it may
+// be part of the password.
+func (u smtpURL) quote(s string, off int) string {
+	if off <= u.lastAt {
+		return "(value hidden)"
 	}
-	authority, hostOff := rest[:end], 0
-	if i := strings.LastIndex(authority, "@"); i >= 0 {
-		user, pass, _ := strings.Cut(authority[:i], ":")
-		var err error
-		if cfg.Username, err = url.PathUnescape(user); err != nil {
-			return bad("invalid percent-encoding in user name")
-		}
-		if cfg.Password, err = url.PathUnescape(pass); err != nil {
-			return bad("invalid percent-encoding in password")
-		}
-		if cfg.Username == "" && cfg.Password != "" {
-			return bad("password given without a user name")
-		}
-		authority, hostOff = authority[i+1:], i+1
-	}
+	return strconv.Quote(s)
+}
 
-	host, port := authority, ""
-	if i := strings.LastIndex(authority, ":"); i >= 0 && !strings.HasSuffix(authority, "]") {
-		host, port = authority[:i], authority[i+1:]
-		if port == "" {
-			return bad("empty port after host")
+// userInfo sets the user name and password, if any, and returns the
+// host:port that follows them and its offset in rest.
+func (u smtpURL) userInfo(cfg *SMTPConfig) (hostPort string, off int, err error) {
+	authority := u.rest[:u.end]
+	i := strings.LastIndex(authority, "@")
+	if i < 0 {
+		return authority, 0, nil
+	}
+	user, pass, _ := strings.Cut(authority[:i], ":")
+	if cfg.Username, err = url.PathUnescape(user); err != nil {
+		return "", 0, smtpURLError("invalid percent-encoding in user name")
+	}
+	if cfg.Password, err = url.PathUnescape(pass); err != nil {
+		return "", 0, smtpURLError("invalid percent-encoding in password")
+	}
+	if cfg.Username == "" && cfg.Password != "" {
+		return "", 0, smtpURLError("password given without a user name")
+	}
+	return authority[i+1:], i + 1, nil
+}
+
+// hostPort sets the host and, if given, the port from hostPort, found at
+// rest[off:].
+func (u smtpURL) hostPort(cfg *SMTPConfig, hostPort string, off int) error {
+	host := hostPort
+	if i := strings.LastIndex(hostPort, ":"); i >= 0 && !strings.HasSuffix(hostPort, "]") {
+		host = hostPort[:i]
+		port, err := u.port(hostPort[i+1:], off+i+1)
+		if err != nil {
+			return err
 		}
-		n, err := strconv.Atoi(port)
-		if err != nil || n < 1 || n > 65535 {
-			return bad("invalid port %s (want 1 to 65535%s)", quote(port, hostOff+i+1), encodeHint)
-		}
-		cfg.Port = n
+		cfg.Port = port
 	}
 	if host == "" {
-		return bad("missing host")
+		return smtpURLError("missing host")
 	}
 	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
 		host = host[1 : len(host)-1]
 		if net.ParseIP(host) == nil {
-			return bad("invalid IPv6 address %s in host", quote(host, hostOff+1))
+			return smtpURLError("invalid IPv6 address %s in host", u.quote(host, off+1))
 		}
 	} else if strings.ContainsAny(host, " %:[]<>\"\\") || strings.ContainsFunc(host, unicode.IsControl) {
-		return bad("invalid host %s%s", quote(host, hostOff), encodeHint)
+		return smtpURLError("invalid host %s%s", u.quote(host, off), encodeHint)
 	}
 	cfg.Host = host
+	return nil
+}
 
-	tail := rest[end:]
+// port parses the port s, found at rest[off:].
+func (u smtpURL) port(s string, off int) (int, error) {
+	if s == "" {
+		return 0, smtpURLError("empty port after host")
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 65535 {
+		return 0, smtpURLError("invalid port %s (want 1 to 65535%s)", u.quote(s, off), encodeHint)
+	}
+	return n, nil
+}
+
+// params applies the ?parameters after host:port; only an optional "/" may
+// come between.
+func (u smtpURL) params(cfg *SMTPConfig) error {
+	tail := u.rest[u.end:]
 	if strings.Contains(tail, "#") {
-		return bad("unexpected fragment (#...)%s", encodeHint)
+		return smtpURLError("unexpected fragment (#...)%s", encodeHint)
 	}
 	path, rawQuery, _ := strings.Cut(tail, "?")
 	if path != "" && path != "/" {
-		return bad("unexpected path (nothing may follow host:port but ?parameters%s)", encodeHint)
+		return smtpURLError("unexpected path (nothing may follow host:port but ?parameters%s)", encodeHint)
 	}
-	qOff := end + len(path) + 1
+	off := u.end + len(path) + 1
 	for pair := range strings.SplitSeq(rawQuery, "&") {
-		off := qOff
-		qOff += len(pair) + 1
-		if pair == "" {
-			continue
+		if pair != "" {
+			if err := u.param(cfg, pair, off); err != nil {
+				return err
+			}
 		}
-		rawKey, rawVal, _ := strings.Cut(pair, "=")
-		key, err1 := url.QueryUnescape(rawKey)
-		val, err2 := url.QueryUnescape(rawVal)
-		if err1 != nil || err2 != nil {
-			return bad("invalid percent-encoding in parameter %s", quote(rawKey, off))
-		}
-		voff := off + len(rawKey) + 1
-		switch key {
-		case "tls":
-			mode := TLSMode(strings.ToLower(val))
-			switch {
-			case cfg.TLS == TLSImplicit && mode != TLSImplicit:
-				return bad("tls=%s conflicts with smtps:// (implicit TLS); use smtp:// instead", quote(val, voff))
-			case cfg.TLS != TLSImplicit && mode == TLSImplicit:
-				return bad("tls=tls on smtp://: use smtps:// for implicit TLS")
-			case mode != TLSNone && mode != TLSStartTLS && mode != TLSImplicit:
-				return bad("invalid tls=%s (want none or starttls)", quote(val, voff))
-			}
-			cfg.TLS = mode
-		case "from":
-			if _, err := mail.ParseAddress(val); err != nil {
-				return bad("invalid from address %s", quote(val, voff))
-			}
-			cfg.From = val
-		case "timeout":
-			d, err := time.ParseDuration(val)
-			if err != nil || d <= 0 {
-				return bad("invalid timeout %s (want a positive Go duration such as 10s)", quote(val, voff))
-			}
-			cfg.Timeout = d
-		case "insecure_skip_verify":
-			b, err := strconv.ParseBool(val)
-			if err != nil {
-				return bad("invalid insecure_skip_verify %s (want true or false)", quote(val, voff))
-			}
-			cfg.InsecureSkipVerify = b
-		default:
-			return bad("unknown parameter %s", quote(key, off))
-		}
+		off += len(pair) + 1
 	}
-	return cfg, nil
+	return nil
+}
+
+// param applies one key=value parameter, found at rest[off:].
+func (u smtpURL) param(cfg *SMTPConfig, pair string, off int) error {
+	rawKey, rawVal, _ := strings.Cut(pair, "=")
+	key, err1 := url.QueryUnescape(rawKey)
+	val, err2 := url.QueryUnescape(rawVal)
+	if err1 != nil || err2 != nil {
+		return smtpURLError("invalid percent-encoding in parameter %s", u.quote(rawKey, off))
+	}
+	quoted := u.quote(val, off+len(rawKey)+1)
+	switch key {
+	case "tls":
+		return tlsParam(cfg, val, quoted)
+	case "from":
+		if _, err := mail.ParseAddress(val); err != nil {
+			return smtpURLError("invalid from address %s", quoted)
+		}
+		cfg.From = val
+	case "timeout":
+		d, err := time.ParseDuration(val)
+		if err != nil || d <= 0 {
+			return smtpURLError("invalid timeout %s (want a positive Go duration such as 10s)", quoted)
+		}
+		cfg.Timeout = d
+	case "insecure_skip_verify":
+		b, err := strconv.ParseBool(val)
+		if err != nil {
+			return smtpURLError("invalid insecure_skip_verify %s (want true or false)", quoted)
+		}
+		cfg.InsecureSkipVerify = b
+	default:
+		return smtpURLError("unknown parameter %s", u.quote(key, off))
+	}
+	return nil
+}
+
+// tlsParam applies tls=val; quoted is val as an error may show it.
+func tlsParam(cfg *SMTPConfig, val, quoted string) error {
+	mode := TLSMode(strings.ToLower(val))
+	switch {
+	case cfg.TLS == TLSImplicit && mode != TLSImplicit:
+		return smtpURLError("tls=%s conflicts with smtps:// (implicit TLS); use smtp:// instead", quoted)
+	case cfg.TLS != TLSImplicit && mode == TLSImplicit:
+		return smtpURLError("tls=tls on smtp://: use smtps:// for implicit TLS")
+	case mode != TLSNone && mode != TLSStartTLS && mode != TLSImplicit:
+		return smtpURLError("invalid tls=%s (want none or starttls)", quoted)
+	}
+	cfg.TLS = mode
+	return nil
 }
 
 // Mailer sends notices over SMTP. It opens one connection per message, so it

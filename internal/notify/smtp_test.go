@@ -55,51 +55,62 @@ func TestParseSMTPURL(t *testing.T) {
 	}
 }
 
+// urlSecret is the password in parseSMTPURLErrorTests; no error may contain it.
+const urlSecret = "Zq9secretPW"
+
+// parseSMTPURLErrorTests are bad SMTP URLs and a part of their error.
+var parseSMTPURLErrorTests = []struct {
+	raw  string
+	want string // part of the error message
+}{
+	{"", "empty"},
+	{"mail.example:587", "missing scheme"},
+	{"http://mail.example", `unsupported scheme "http"`},
+	{"smtp://", "missing host"},
+	{"smtp://u:" + urlSecret + "@", "missing host"},
+	{"smtp://u:" + urlSecret + "@:25", "missing host"},
+	{"smtp://u:" + urlSecret + "@mail.example:0", `invalid port "0"`},
+	{"smtp://u:" + urlSecret + "@mail.example:70000", `invalid port "70000"`},
+	{"smtp://u:" + urlSecret + "@mail.example:abc", `invalid port "abc"`},
+	{"smtp://u:" + urlSecret + "@mail.example:", "empty port"},
+	{"smtp://u:" + urlSecret + "@[::g]:25", `invalid IPv6 address "::g"`},
+	{"smtp://u:" + urlSecret + "@::1", `invalid host ":"`},
+	{"smtp://u:" + urlSecret + "@mail example", `invalid host "mail example"`},
+	{"smtp://u:" + urlSecret + "%zz@mail.example", "invalid percent-encoding in password"},
+	{"smtp://u%zz:" + urlSecret + "@mail.example", "invalid percent-encoding in user name"},
+	{"smtp://:" + urlSecret + "@mail.example", "password given without a user name"},
+	{"smtp://u:" + urlSecret + "@mail.example/inbox", "unexpected path"},
+	{"smtp://u:" + urlSecret + "@mail.example#x", "unexpected fragment"},
+	{"smtp://u:" + urlSecret + "@mail.example?tls=ssl", `invalid tls="ssl"`},
+	{"smtp://u:" + urlSecret + "@mail.example?tls=tls", "use smtps://"},
+	{"smtps://u:" + urlSecret + "@mail.example?tls=none", `tls="none" conflicts with smtps://`},
+	{"smtps://u:" + urlSecret + "@mail.example?tls=starttls", "conflicts with smtps://"},
+	{"smtp://u:" + urlSecret + "@mail.example?from=not-an-address", `invalid from address "not-an-address"`},
+	{"smtp://u:" + urlSecret + "@mail.example?timeout=soon", `invalid timeout "soon"`},
+	{"smtp://u:" + urlSecret + "@mail.example?timeout=-1s", `invalid timeout "-1s"`},
+	{"smtp://u:" + urlSecret + "@mail.example?insecure_skip_verify=maybe", `invalid insecure_skip_verify "maybe"`},
+	{"smtp://u:" + urlSecret + "@mail.example?pasword=x", `unknown parameter "pasword"`},
+	{"smtp://u:" + urlSecret + "@mail.example?a=%zz", `invalid percent-encoding in parameter "a"`},
+	// Unencoded "/", "?" or "#" in the password: the error hides the pieces.
+	{"smtp://u:" + urlSecret + "/x@mail.example", "invalid port (value hidden)"},
+	{"smtp://u:" + urlSecret + "?x=1@mail.example", "invalid port (value hidden)"},
+	{"smtp://u:" + urlSecret + "#x@mail.example", "invalid port (value hidden)"},
+	{"smtp://u:12#" + urlSecret + "@mail.example", "unexpected fragment"},
+	{"smtp://u:12/" + urlSecret + "@mail.example", "unexpected path"},
+	{"smtp://u:12?" + urlSecret + "=1@mail.example", "unknown parameter (value hidden)"},
+	{"smtp://u:12?timeout=" + urlSecret + "@mail.example", "invalid timeout (value hidden)"},
+	{"smtp://mail.example?from=pusher@example.com&timeout=x", `invalid timeout "x"`},
+	{"smtp://u:12?tls=" + urlSecret + "@mail.example", "invalid tls=(value hidden)"},
+	{"smtps://u:12?tls=" + urlSecret + "@mail.example", "tls=(value hidden) conflicts with smtps://"},
+	{"smtp://u:12?insecure_skip_verify=" + urlSecret + "@mail.example", "invalid insecure_skip_verify (value hidden)"},
+	{"smtp://u:12?%zz" + urlSecret + "=1@mail.example", "invalid percent-encoding in parameter (value hidden)"},
+	{"smtp://u:12/" + urlSecret + "@[::g]", "unexpected path"},
+	{"smtp://u:[" + urlSecret + "@[::g]:25", `invalid IPv6 address "::g"`},
+	{"smtp://u:" + urlSecret + "@mail.example:25%", `invalid port "25%"`},
+}
+
 func TestParseSMTPURLErrors(t *testing.T) {
-	const secret = "Zq9secretPW"
-	tests := []struct {
-		raw  string
-		want string // part of the error message
-	}{
-		{"", "empty"},
-		{"mail.example:587", "missing scheme"},
-		{"http://mail.example", `unsupported scheme "http"`},
-		{"smtp://", "missing host"},
-		{"smtp://u:" + secret + "@", "missing host"},
-		{"smtp://u:" + secret + "@:25", "missing host"},
-		{"smtp://u:" + secret + "@mail.example:0", `invalid port "0"`},
-		{"smtp://u:" + secret + "@mail.example:70000", `invalid port "70000"`},
-		{"smtp://u:" + secret + "@mail.example:abc", `invalid port "abc"`},
-		{"smtp://u:" + secret + "@mail.example:", "empty port"},
-		{"smtp://u:" + secret + "@[::g]:25", `invalid IPv6 address "::g"`},
-		{"smtp://u:" + secret + "@::1", `invalid host ":"`},
-		{"smtp://u:" + secret + "@mail example", `invalid host "mail example"`},
-		{"smtp://u:" + secret + "%zz@mail.example", "invalid percent-encoding in password"},
-		{"smtp://u%zz:" + secret + "@mail.example", "invalid percent-encoding in user name"},
-		{"smtp://:" + secret + "@mail.example", "password given without a user name"},
-		{"smtp://u:" + secret + "@mail.example/inbox", "unexpected path"},
-		{"smtp://u:" + secret + "@mail.example#x", "unexpected fragment"},
-		{"smtp://u:" + secret + "@mail.example?tls=ssl", `invalid tls="ssl"`},
-		{"smtp://u:" + secret + "@mail.example?tls=tls", "use smtps://"},
-		{"smtps://u:" + secret + "@mail.example?tls=none", `tls="none" conflicts with smtps://`},
-		{"smtps://u:" + secret + "@mail.example?tls=starttls", "conflicts with smtps://"},
-		{"smtp://u:" + secret + "@mail.example?from=not-an-address", `invalid from address "not-an-address"`},
-		{"smtp://u:" + secret + "@mail.example?timeout=soon", `invalid timeout "soon"`},
-		{"smtp://u:" + secret + "@mail.example?timeout=-1s", `invalid timeout "-1s"`},
-		{"smtp://u:" + secret + "@mail.example?insecure_skip_verify=maybe", `invalid insecure_skip_verify "maybe"`},
-		{"smtp://u:" + secret + "@mail.example?pasword=x", `unknown parameter "pasword"`},
-		{"smtp://u:" + secret + "@mail.example?a=%zz", `invalid percent-encoding in parameter "a"`},
-		// Unencoded "/", "?" or "#" in the password: the error hides the pieces.
-		{"smtp://u:" + secret + "/x@mail.example", "invalid port (value hidden)"},
-		{"smtp://u:" + secret + "?x=1@mail.example", "invalid port (value hidden)"},
-		{"smtp://u:" + secret + "#x@mail.example", "invalid port (value hidden)"},
-		{"smtp://u:12#" + secret + "@mail.example", "unexpected fragment"},
-		{"smtp://u:12/" + secret + "@mail.example", "unexpected path"},
-		{"smtp://u:12?" + secret + "=1@mail.example", "unknown parameter (value hidden)"},
-		{"smtp://u:12?timeout=" + secret + "@mail.example", "invalid timeout (value hidden)"},
-		{"smtp://mail.example?from=pusher@example.com&timeout=x", `invalid timeout "x"`},
-	}
-	for _, tt := range tests {
+	for _, tt := range parseSMTPURLErrorTests {
 		_, err := ParseSMTPURL(tt.raw)
 		if err == nil {
 			t.Errorf("ParseSMTPURL(%q) succeeded; want error containing %q", tt.raw, tt.want)
@@ -112,9 +123,39 @@ func TestParseSMTPURLErrors(t *testing.T) {
 		if !strings.HasPrefix(msg, "notify: SMTP URL: ") {
 			t.Errorf("ParseSMTPURL(%q) error = %q; want prefix %q", tt.raw, msg, "notify: SMTP URL: ")
 		}
-		for _, leak := range []string{secret, "secret", "PW"} {
+		for _, leak := range []string{urlSecret, "secret", "PW"} {
 			if strings.Contains(msg, leak) {
 				t.Errorf("ParseSMTPURL(%q) error %q leaks the password (%q)", tt.raw, msg, leak)
+			}
+		}
+	}
+}
+
+// TestParseSMTPURLNeverQuotesPassword puts each character that has a
+// meaning in a URL, unencoded, into the password of URLs of every shape: the
+// URL is then either read with exactly that password or rejected with an
+// error that contains no piece of it.
+func TestParseSMTPURLNeverQuotesPassword(t *testing.T) {
+	const before, after = "Zq9se", "cretPW"
+	for _, c := range []string{"/", "?", "#", "%", "%zz", "@", ":", "[", "]", "&", "=", " ", "<", "\"", "\\", "\n", "/?#"} {
+		pass := before + c + after
+		for _, raw := range []string{
+			"smtp://u:" + pass + "@mail.example",
+			"smtp://u:" + pass + "@mail.example:25",
+			"smtp://u:" + pass + "@mail.example/?tls=none&timeout=3s",
+			"smtps://u:" + pass + "@[::1]:465?from=pusher%40example.com",
+		} {
+			cfg, err := ParseSMTPURL(raw)
+			if err == nil {
+				if cfg.Password != pass {
+					t.Errorf("ParseSMTPURL(%q) succeeded with password %q; want %q or an error", raw, cfg.Password, pass)
+				}
+				continue
+			}
+			for _, piece := range []string{before, after} {
+				if strings.Contains(err.Error(), piece) {
+					t.Errorf("ParseSMTPURL(%q) error %q contains %q, a piece of the password", raw, err, piece)
+				}
 			}
 		}
 	}

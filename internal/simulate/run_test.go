@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -39,6 +40,27 @@ func newIngest(t *testing.T) (*ingest, *httptest.Server) {
 	srv := httptest.NewServer(in)
 	t.Cleanup(srv.Close)
 	return in, srv
+}
+
+// newInProcessIngest returns an ingest and a client that reaches it without
+// a network, for tests in a synctest bubble (where a socket would stop the
+// fake clock): every request, to any host, is served by the ingest.
+func newInProcessIngest(t *testing.T) (*ingest, *http.Client) {
+	in := &ingest{t: t}
+	return in, &http.Client{Transport: handlerTransport{in}}
+}
+
+// handlerTransport is an http.RoundTripper that serves each request with h
+// in process.
+type handlerTransport struct{ h http.Handler }
+
+func (tr handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		defer r.Body.Close()
+	}
+	rec := httptest.NewRecorder()
+	tr.h.ServeHTTP(rec, r)
+	return rec.Result(), nil
 }
 
 func (in *ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -250,38 +272,64 @@ func TestRunReportsReplayedSeedAsDuplicates(t *testing.T) {
 	}
 }
 
+// Cancelling Run stops it at once: requests in flight finish and are
+// counted, nothing more is sent. On the bubble's fake clock: the server
+// takes 40 ms per request and the run is cancelled after 400 ms.
 func TestRunStopsCleanlyOnCancel(t *testing.T) {
-	in, srv := newIngest(t)
-	in.delay = 40 * time.Millisecond
-	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
-	defer cancel()
-	began := time.Now()
-	sum, err := Run(ctx, Options{BaseURL: srv.URL, Token: testToken, Rate: 500, Seed: 2, Batch: 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if took := time.Since(began); took > 2*time.Second {
-		t.Errorf("Run took %s after cancellation", took)
-	}
-	if sum.Sent == 0 || sum.Errors != 0 || sum.Acknowledged != sum.Sent || len(in.events) != sum.Sent {
-		t.Errorf("sent %d, acknowledged %d, errors %d (%s), server got %d; in-flight requests should finish",
-			sum.Sent, sum.Acknowledged, sum.Errors, sum.LastError, len(in.events))
-	}
+	synctest.Test(t, func(t *testing.T) {
+		in, client := newInProcessIngest(t)
+		in.delay = 40 * time.Millisecond
+		ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+		defer cancel()
+		began := time.Now()
+		sum, err := Run(ctx, Options{BaseURL: "http://ingest.test", Token: testToken, Rate: 500, Seed: 2, Batch: 20, Client: client})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(began); took > 400*time.Millisecond+in.delay {
+			t.Errorf("Run took %s, want at most the 400ms until the cancel plus one request (%s)", took, in.delay)
+		}
+		if sum.Sent == 0 || sum.Errors != 0 || sum.Acknowledged != sum.Sent || len(in.events) != sum.Sent {
+			t.Errorf("sent %d, acknowledged %d, errors %d (%s), server got %d; in-flight requests should finish",
+				sum.Sent, sum.Acknowledged, sum.Errors, sum.LastError, len(in.events))
+		}
+		// 500/s for 400 ms is 200 events; none is generated after the cancel.
+		if sum.Sent > 201 {
+			t.Errorf("sent %d events in 400ms at 500/s, want at most 201", sum.Sent)
+		}
+	})
 }
 
+// Run spaces events 1/rate apart and stops generating after Duration. On
+// the bubble's fake clock the count is exact: rate × duration, plus the
+// event at the very end if its slot and the deadline coincide.
 func TestRunPacesToRate(t *testing.T) {
-	in, srv := newIngest(t)
-	sum, err := Run(context.Background(), Options{
-		BaseURL: srv.URL, Token: testToken, Rate: 200, Duration: time.Second, Seed: 3,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sum.Sent < 140 || sum.Sent > 260 || len(in.events) != sum.Sent {
-		t.Errorf("sent %d events in 1s at 200/s (server got %d); want about 200", sum.Sent, len(in.events))
-	}
-	if sum.Elapsed < time.Second || sum.Elapsed > 3*time.Second {
-		t.Errorf("elapsed %s for a 1s run", sum.Elapsed)
+	for _, tt := range []struct {
+		rate     float64
+		duration time.Duration
+	}{
+		{200, time.Second},
+		{50, 2 * time.Second},
+		{1000, 500 * time.Millisecond},
+	} {
+		t.Run(fmt.Sprintf("%g/s for %s", tt.rate, tt.duration), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				in, client := newInProcessIngest(t)
+				sum, err := Run(context.Background(), Options{
+					BaseURL: "http://ingest.test", Token: testToken, Rate: tt.rate, Duration: tt.duration, Seed: 3, Client: client,
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := int(tt.rate * tt.duration.Seconds())
+				if sum.Sent < want || sum.Sent > want+1 || len(in.events) != sum.Sent || sum.Acknowledged != sum.Sent {
+					t.Errorf("sent %d events (server got %d, acknowledged %d); want %d", sum.Sent, len(in.events), sum.Acknowledged, want)
+				}
+				if sum.Elapsed < tt.duration || sum.Elapsed > tt.duration+linger {
+					t.Errorf("elapsed %s for a %s run", sum.Elapsed, tt.duration)
+				}
+			})
+		})
 	}
 }
 

@@ -10,7 +10,11 @@ import (
 	"testing"
 )
 
-// example is one published Zettle example of testdata/zettle-examples.json.
+// examplesFile holds the published Zettle examples. It is webhook's copy:
+// the envelope tests read the same file.
+const examplesFile = "../webhook/testdata/zettle-examples.json"
+
+// example is one published Zettle example of examplesFile.
 type example struct {
 	Name     string `json:"example"`
 	Envelope struct {
@@ -21,7 +25,7 @@ type example struct {
 
 func loadExamples(t *testing.T) []example {
 	t.Helper()
-	data, err := os.ReadFile("testdata/zettle-examples.json")
+	data, err := os.ReadFile(examplesFile)
 	if err != nil {
 		t.Fatal(err)
 	}
