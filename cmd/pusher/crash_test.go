@@ -38,6 +38,7 @@ func TestCrashRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the pusher binary")
 	}
+	t.Parallel()
 	start := time.Now()
 	tmp := t.TempDir()
 	bin := buildPusher(t, tmp)
