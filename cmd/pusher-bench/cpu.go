@@ -65,16 +65,13 @@ func backendsDelta(before, after cpuSample) (time.Duration, int) {
 
 // reportCPU prints the CPU time used between the samples before and after,
 // and per delivered message.
-func reportCPU(before, after cpuSample, err error, messages int, inProcess bool) {
+func reportCPU(before, after cpuSample, err error, messages int) {
 	if err != nil {
 		fmt.Printf("cpu: not measured: %v\n", err)
 		return
 	}
 	pusher := after.pusher - before.pusher
 	name := "pusher"
-	if inProcess {
-		name = "pusher (in-process, with the bench's publishers and receiver)"
-	}
 	if !before.postgresSeen || !after.postgresSeen {
 		fmt.Printf("cpu: %s %.2f s, per delivered message %.1f µs (pusher)\n",
 			name, pusher.Seconds(), perMessage(pusher, messages))

@@ -4,9 +4,12 @@
 // realistic shop events through the ingest API and waits until every message
 // reached the receiver.
 //
-// By default the server is the real binary, run as a child process (built
-// with go build unless -bin is given). With -inprocess the server runs inside
-// this process, wired like pusher serve, so -cpuprofile and -trace cover it.
+// The server is the real binary, run as a child process (built with go
+// build unless -bin is given), so the bench measures exactly what pusher
+// serve wires. To profile it, give it a debug listener and ask that:
+//
+//	go run ./cmd/pusher-bench -serve-flags "-debug-addr 127.0.0.1:6060" &
+//	go tool pprof -seconds 10 http://127.0.0.1:6060/debug/pprof/profile
 //
 // With -database-url the servers run on PostgreSQL, in a fresh schema
 // bench_<random> of that database (dropped afterwards unless -keep), and
@@ -20,7 +23,6 @@
 //
 //	go run ./cmd/pusher-bench -events 20000 -fanout 3
 //	go run ./cmd/pusher-bench -database-url postgres://localhost/pusher -instances 2
-//	go run ./cmd/pusher-bench -inprocess -cpuprofile cpu.out && go tool pprof -top cpu.out
 package main
 
 import (
@@ -32,8 +34,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -41,8 +41,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"runtime/pprof"
-	"runtime/trace"
 	"slices"
 	"strings"
 	"sync"
@@ -52,12 +50,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/pusher-hq/pusher/internal/auth"
-	"github.com/pusher-hq/pusher/internal/delivery"
-	"github.com/pusher-hq/pusher/internal/httpapi"
 	"github.com/pusher-hq/pusher/internal/signing"
 	"github.com/pusher-hq/pusher/internal/simulate"
-	"github.com/pusher-hq/pusher/internal/ssrf"
-	"github.com/pusher-hq/pusher/internal/store/sqlite"
 	"github.com/pusher-hq/pusher/internal/webhook"
 )
 
@@ -66,8 +60,7 @@ type config struct {
 	workers, perSub, instances         int
 	bin, serveFlags, dataDir           string
 	databaseURL                        string // as given; the servers get schema.dsn
-	inProcess, keep, verify            bool
-	cpuProfile, traceFile              string
+	keep, verify                       bool
 	timeout                            time.Duration
 	rate                               float64
 	seed                               uint64
@@ -87,11 +80,8 @@ func main() {
 	flag.StringVar(&c.databaseURL, "database-url", os.Getenv("PUSHER_BENCH_DATABASE_URL"),
 		"run the servers on this PostgreSQL database (postgres:// URL), in a fresh schema (env PUSHER_BENCH_DATABASE_URL); empty = SQLite")
 	flag.IntVar(&c.instances, "instances", 1, "pusher serve instances sharing the database (more than 1 needs -database-url)")
-	flag.BoolVar(&c.inProcess, "inprocess", false, "run the server in this process (for -cpuprofile and -trace)")
 	flag.BoolVar(&c.keep, "keep", false, "keep the temp dir (database and server log)")
 	flag.BoolVar(&c.verify, "verify", true, "check the signature of every delivery")
-	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (with -inprocess it includes the server)")
-	flag.StringVar(&c.traceFile, "trace", "", "write a runtime trace of the run to this file")
 	flag.DurationVar(&c.timeout, "timeout", 10*time.Minute, "give up waiting for deliveries after this")
 	flag.Uint64Var(&c.seed, "seed", 1, "simulation seed")
 	flag.Float64Var(&c.rate, "rate", 0, "publish at most this many events/s (0 = as fast as the server acks), to measure latency below saturation")
@@ -114,9 +104,6 @@ func (c config) validate() error {
 	switch {
 	case c.events < 1 || c.batch < 1 || c.concurrency < 1 || c.fanout < 1 || c.instances < 1:
 		return errors.New("-events, -batch, -concurrency, -fanout and -instances must be at least 1")
-	case c.inProcess && c.databaseURL != "":
-		return errors.New("-inprocess runs the server wired to SQLite only (it is for profiling the server); " +
-			"-database-url runs pusher serve as child processes, so drop one of the two")
 	case c.instances > 1 && c.databaseURL == "":
 		return errors.New("-instances above 1 needs -database-url: instances share one PostgreSQL database " +
 			"(SQLite is locked by a single server)")
@@ -186,22 +173,17 @@ func run(ctx context.Context, c config) error {
 		rcv.keys[i].Store(&k)
 	}
 
-	stopProfiles, err := startProfiles(c)
-	if err != nil {
-		return err
-	}
 	cpuBefore, cpuErr := sampleCPU(ctx, srvs.pids(), schema)
 	res, err := publish(ctx, c, srvs.urls(), pubToken, events, rcv)
 	if err == nil {
 		err = await(ctx, c, rcv)
 	}
 	cpuAfter, cpuErr2 := sampleCPU(ctx, srvs.pids(), schema)
-	stopProfiles()
 	if err != nil {
 		return err
 	}
 	report(c, schema, res, rcv, sizes)
-	reportCPU(cpuBefore, cpuAfter, errors.Join(cpuErr, cpuErr2), c.events*c.fanout, c.inProcess)
+	reportCPU(cpuBefore, cpuAfter, errors.Join(cpuErr, cpuErr2), c.events*c.fanout)
 	if bad := rcv.badSig.Load(); bad > 0 {
 		return fmt.Errorf("%d deliveries had a bad signature", bad)
 	}
@@ -456,9 +438,6 @@ func report(c config, schema *pgSchema, res publishResult, rcv *receiver, sizes 
 	ingest := res.end.Sub(res.start)
 	messages := n * rcv.fanout
 	mode := "child process"
-	if c.inProcess {
-		mode = "in-process"
-	}
 	storeName := "SQLite"
 	if schema != nil {
 		storeName = "PostgreSQL schema " + schema.name
@@ -504,39 +483,6 @@ func pct(ds []time.Duration, p int) time.Duration {
 	return s[max(0, min(i, len(s)-1))].Round(100 * time.Microsecond)
 }
 
-func startProfiles(c config) (stop func(), err error) {
-	var stops []func()
-	stop = func() {
-		for _, f := range stops {
-			f()
-		}
-		stops = nil
-	}
-	if c.cpuProfile != "" {
-		f, err := os.Create(c.cpuProfile)
-		if err != nil {
-			return nil, err
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return nil, err
-		}
-		stops = append(stops, func() { pprof.StopCPUProfile(); f.Close() })
-	}
-	if c.traceFile != "" {
-		f, err := os.Create(c.traceFile)
-		if err != nil {
-			stop()
-			return nil, err
-		}
-		if err := trace.Start(f); err != nil {
-			stop()
-			return nil, err
-		}
-		stops = append(stops, func() { trace.Stop(); f.Close() })
-	}
-	return stop, nil
-}
-
 // server is a pusher server under test.
 type server interface {
 	url() string
@@ -548,15 +494,11 @@ type server interface {
 // PostgreSQL database.
 type cluster []server
 
-// startServers starts the in-process server, or c.instances pusher serve
+// startServers starts c.instances pusher serve
 // children (on schema when it is not nil), one after the other so the first
 // applies the migrations alone. The first child logs to serve.log in tmp,
 // child i (1-based) from the second on to serve-<i>.log.
 func startServers(c config, tmp string, schema *pgSchema) (cluster, error) {
-	if c.inProcess {
-		s, err := startInProcess(c, filepath.Join(tmp, "serve.log"))
-		return cluster{s}, err
-	}
 	bin, err := buildPusher(c.bin, tmp)
 	if err != nil {
 		return nil, err
@@ -698,67 +640,4 @@ func (s *childServer) stop() {
 		s.cmd.Process.Kill()
 		<-s.done
 	}
-}
-
-// inProcessServer is the server wired as runServe in cmd/pusher/serve.go
-// wires it (without metrics and the notice sender, which a run without
-// failures does not use).
-type inProcessServer struct {
-	base   string
-	cancel context.CancelFunc
-	done   chan struct{}
-}
-
-func startInProcess(c config, logPath string) (server, error) {
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	log := slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	ctx, cancel := context.WithCancel(context.Background())
-	db, err := sqlite.Open(ctx, filepath.Join(c.dataDir, sqlite.FileName))
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	key, err := auth.LoadOrCreateLocalKey(c.dataDir)
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	allow, _ := ssrf.ParseCIDRs(loopbackCIDRs)
-	client := delivery.NewClient("pusher-bench", delivery.DefaultTimeout, c.perSub*4, delivery.WithGuard(&ssrf.Guard{Allow: allow}))
-	engine := &delivery.Engine{Queue: db, Client: client, Logger: log, Workers: c.workers, PerSubscription: c.perSub,
-		OnRecorded: delivery.ObserveAttempts(nil)}
-	handler := httpapi.NewHandler(log, db, &auth.Verifier{Keys: key}, client, engine.Notify,
-		httpapi.Config{AllowHTTPDestinations: true})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
-	s := &inProcessServer{base: "http://" + ln.Addr().String(), cancel: cancel, done: make(chan struct{})}
-	engineDone := make(chan struct{})
-	go func() { defer close(engineDone); engine.Run(ctx) }()
-	go hs.Serve(ln)
-	go func() {
-		defer close(s.done)
-		<-ctx.Done()
-		hs.Shutdown(context.Background())
-		<-engineDone
-		db.Close()
-		logFile.Close()
-	}()
-	return s, nil
-}
-
-func (s *inProcessServer) url() string { return s.base }
-
-// pid is this process: its CPU time includes the publishers and the receiver.
-func (s *inProcessServer) pid() int { return os.Getpid() }
-
-func (s *inProcessServer) stop() {
-	s.cancel()
-	<-s.done
 }

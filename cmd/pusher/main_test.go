@@ -6,8 +6,11 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
+	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -154,13 +157,34 @@ func testEndToEnd(t *testing.T, extra ...string) {
 	}
 }
 
+// Every setting of pusher serve is in the README's configuration table, and
+// every row of the table is a setting of pusher serve.
 func TestServeHelpListsEverySetting(t *testing.T) {
 	var out bytes.Buffer
 	run(context.Background(), []string{"serve", "-h"}, envMap(nil), &out, &out)
-	for _, env := range []string{"PUSHER_ADDR", "PUSHER_DATA_DIR", "PUSHER_JWKS_URL", "PUSHER_ALLOW_HTTP", "PUSHER_RETRY_SCHEDULE",
-		"PUSHER_DELIVERY_TIMEOUT", "PUSHER_NOTICE_POLL_INTERVAL", "PUSHER_SMTP_URL", "PUSHER_MAIL_FROM", "PUSHER_PER_SUBSCRIPTION", "PUSHER_RETENTION", "PUSHER_ALLOW_DESTINATION_CIDRS"} {
-		if !strings.Contains(out.String(), env) {
-			t.Errorf("serve -h does not mention %s", env)
+	help := map[string]bool{}
+	for _, m := range regexp.MustCompile(`\(env (PUSHER_[A-Z_]+)\)`).FindAllStringSubmatch(out.String(), -1) {
+		help[m[1]] = true
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := map[string]bool{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `(PUSHER_[A-Z_]+)` \\| `-").FindAllStringSubmatch(string(readme), -1) {
+		table[m[1]] = true
+	}
+	if len(help) < 20 {
+		t.Fatalf("serve -h names %d settings; the pattern no longer matches its output:\n%s", len(help), out.String())
+	}
+	for env := range help {
+		if !table[env] {
+			t.Errorf("%s is a setting of pusher serve but not in the README's configuration table", env)
+		}
+	}
+	for env := range table {
+		if !help[env] {
+			t.Errorf("the README's configuration table lists %s, which pusher serve does not have", env)
 		}
 	}
 }
@@ -182,5 +206,24 @@ func TestBadSettingsFailFast(t *testing.T) {
 		if err == nil {
 			t.Errorf("run(%v, %v) succeeded, want an error", tt.args, tt.env)
 		}
+	}
+}
+
+// -debug-addr serves pprof on its own listener, and only there.
+func TestDebugListener(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	url, _ := startServe(t, filepath.Join(t.TempDir(), "data"), "-debug-addr", addr)
+	resp, err := http.Get("http://" + addr + "/debug/pprof/cmdline")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET pprof on the debug address = %v, %v; want 200", resp, err)
+	}
+	resp.Body.Close()
+	if resp, err := http.Get(url + "/debug/pprof/cmdline"); err != nil || resp.StatusCode == http.StatusOK {
+		t.Errorf("GET pprof on the API port = %v, %v; want no profile there", resp, err)
 	}
 }

@@ -58,6 +58,7 @@ type serveConfig struct {
 	SecretKeysOld   []string
 	LogLevel        string
 	LogFormat       string
+	DebugAddr       string
 }
 
 const serveSummary = `Runs the subscription API, the ingest API and the delivery engine on the
@@ -98,6 +99,7 @@ func parseServeConfig(args []string, getenv env, stderr io.Writer) (serveConfig,
 	shutdown := fs.duration("shutdown-timeout", "PUSHER_SHUTDOWN_TIMEOUT", 30*time.Second, "how long shutdown waits for requests in flight")
 	level := fs.string("log-level", "PUSHER_LOG_LEVEL", "info", "debug, info, warn or error")
 	format := fs.string("log-format", "PUSHER_LOG_FORMAT", "text", "text or json")
+	debugAddr := fs.string("debug-addr", "PUSHER_DEBUG_ADDR", "", "serve Go's pprof profiles on this separate address, e.g. 127.0.0.1:6060; empty = off")
 	if err := fs.parse(args); err != nil {
 		return c, err
 	}
@@ -113,7 +115,7 @@ func parseServeConfig(args []string, getenv env, stderr io.Writer) (serveConfig,
 	c.Limits = limits()
 	c.SMTPURL, c.MailFrom, c.NoticeEvery, c.NoticePoll, c.ShutdownTimeout = *smtpURL, *mailFrom, *noticeEvery, *noticePoll, *shutdown
 	c.NoticeBackoff = *noticeBackoff
-	c.LogLevel, c.LogFormat = *level, *format
+	c.LogLevel, c.LogFormat, c.DebugAddr = *level, *format, *debugAddr
 	if c.AllowCIDRs, err = ssrf.ParseCIDRs(*allowCIDRs); err != nil {
 		return c, fmt.Errorf("allow-destination-cidrs: %w", err)
 	}
@@ -246,6 +248,12 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, h http.Handle
 		return err
 	}
 	srv := newHTTPServer(cfg, h)
+	stopDebug, err := startDebug(cfg.DebugAddr, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopDebug()
 	loopCtx, stopLoops := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	for _, loop := range loops {
