@@ -1,7 +1,6 @@
 package delivery_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strconv"
@@ -191,22 +190,4 @@ func startEngine(t *testing.T, e *delivery.Engine) (stop func() error) {
 		}
 	})
 	return stop
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writes (a log).
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

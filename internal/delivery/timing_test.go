@@ -10,6 +10,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/pusher-hq/pusher/internal/webhook/webhooktest"
+
 	"github.com/google/uuid"
 
 	"github.com/pusher-hq/pusher/internal/delivery"
@@ -656,7 +658,7 @@ func TestEngineRecoversPanicInPost(t *testing.T) {
 			}
 			return accept(c)
 		})
-		var log syncBuffer
+		var log webhooktest.Buffer
 		e := fakeEngine(t, db, p)
 		e.Logger = slog.New(slog.NewTextHandler(&log, nil))
 		e.Schedule = webhook.Schedule{{Count: 5, Interval: time.Minute}}

@@ -1,7 +1,6 @@
 package notify
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -12,6 +11,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/pusher-hq/pusher/internal/webhook/webhooktest"
 
 	"github.com/pusher-hq/pusher/internal/webhook"
 )
@@ -111,26 +112,8 @@ func (o *memOutbox) MarkNoticeFailed(_ context.Context, id int64, errText string
 
 var _ Outbox = (*memOutbox)(nil)
 
-// syncBuffer is a bytes.Buffer safe for a logger and a test reading it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-func testLogger() (*slog.Logger, *syncBuffer) {
-	buf := &syncBuffer{}
+func testLogger() (*slog.Logger, *webhooktest.Buffer) {
+	buf := &webhooktest.Buffer{}
 	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), buf
 }
 
@@ -500,7 +483,7 @@ func TestSenderNoMailer(t *testing.T) {
 }
 
 // checkLogged checks that line was logged exactly want times.
-func checkLogged(t *testing.T, when string, logs *syncBuffer, line string, want int) {
+func checkLogged(t *testing.T, when string, logs *webhooktest.Buffer, line string, want int) {
 	t.Helper()
 	if got := strings.Count(logs.String(), line); got != want {
 		t.Errorf("%s: %q logged %d times; want %d:\n%s", when, line, got, want, logs)
