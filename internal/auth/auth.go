@@ -65,6 +65,8 @@ type Verifier struct {
 	Issuer   string // required iss when not empty
 	Audience string // required aud when not empty
 	Now      func() time.Time
+
+	cache tokenCache // verified tokens; see tokenCache
 }
 
 // Claims are the JWT claims pusher reads and writes.
@@ -91,7 +93,32 @@ func (v *Verifier) Authenticate(r *http.Request) (Principal, error) {
 // Unauthorized *webhook.Error; a JWKS that has never been fetched
 // successfully (ErrKeysUnavailable) is Unavailable, since the token may be
 // fine.
+//
+// A token verified before is answered from a cache until its exp, or until
+// a Versioned KeySource changes its keys: the claims were checked then, and
+// only the passing of time or a new key set could change the verdict.
 func (v *Verifier) Verify(ctx context.Context, raw string) (Principal, error) {
+	now := time.Now
+	if v.Now != nil {
+		now = v.Now
+	}
+	var version uint64
+	if vk, ok := v.Keys.(Versioned); ok {
+		version = vk.Version()
+	}
+	if p, ok := v.cache.get(raw, now(), version); ok {
+		return p, nil
+	}
+	p, exp, err := v.verify(ctx, raw)
+	if err == nil {
+		v.cache.put(raw, p, exp, version, now())
+	}
+	return p, err
+}
+
+// verify checks a raw token's signature and claims and returns its
+// principal and expiry.
+func (v *Verifier) verify(ctx context.Context, raw string) (Principal, time.Time, error) {
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods([]string{"RS256", "ES256"}),
 		jwt.WithExpirationRequired(),
@@ -110,16 +137,16 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Principal, error) {
 	var c Claims
 	_, err := jwt.ParseWithClaims(raw, &c, func(t *jwt.Token) (any, error) { return v.Keys.Key(ctx, t) }, opts...)
 	if errors.Is(err, ErrKeysUnavailable) {
-		return Principal{}, webhook.Errorf(webhook.Unavailable, "The token signing keys cannot be fetched from the identity provider; try again later")
+		return Principal{}, time.Time{}, webhook.Errorf(webhook.Unavailable, "The token signing keys cannot be fetched from the identity provider; try again later")
 	}
 	if err != nil {
-		return Principal{}, unauthorized(describe(err))
+		return Principal{}, time.Time{}, unauthorized(describe(err))
 	}
 	p := Principal{OrganizationUUID: strings.ToLower(c.OrganizationUUID), ClientID: c.ClientID, Subject: c.Subject, Scopes: c.Scope}
 	if p.ClientID == "" {
 		p.ClientID = c.AuthorizedParty
 	}
-	return p, nil
+	return p, c.ExpiresAt.Time, nil
 }
 
 func describe(err error) string {

@@ -61,15 +61,15 @@ func TestVerifyRejects(t *testing.T) {
 	hsTok, _ := hs.SignedString([]byte("secret"))
 	tests := map[string]struct {
 		token string
-		v     auth.Verifier
+		v     *auth.Verifier
 	}{
-		"expired":      {mint(key, auth.Claims{}, -time.Hour), auth.Verifier{Keys: key}},
-		"wrong key":    {mint(other, auth.Claims{}, time.Hour), auth.Verifier{Keys: key}},
-		"no exp":       {noExpTok, auth.Verifier{Keys: key}},
-		"HS256":        {hsTok, auth.Verifier{Keys: key}},
-		"garbage":      {"not.a.jwt", auth.Verifier{Keys: key}},
-		"wrong issuer": {mint(key, auth.Claims{}, time.Hour), auth.Verifier{Keys: key, Issuer: "https://oauth.zettle.com"}},
-		"wrong aud":    {mint(key, auth.Claims{}, time.Hour), auth.Verifier{Keys: key, Audience: "pusher"}},
+		"expired":      {mint(key, auth.Claims{}, -time.Hour), &auth.Verifier{Keys: key}},
+		"wrong key":    {mint(other, auth.Claims{}, time.Hour), &auth.Verifier{Keys: key}},
+		"no exp":       {noExpTok, &auth.Verifier{Keys: key}},
+		"HS256":        {hsTok, &auth.Verifier{Keys: key}},
+		"garbage":      {"not.a.jwt", &auth.Verifier{Keys: key}},
+		"wrong issuer": {mint(key, auth.Claims{}, time.Hour), &auth.Verifier{Keys: key, Issuer: "https://oauth.zettle.com"}},
+		"wrong aud":    {mint(key, auth.Claims{}, time.Hour), &auth.Verifier{Keys: key, Audience: "pusher"}},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -70,6 +70,19 @@ type JWKS struct {
 	tried    time.Time                   // when the last fetch began; zero before the first
 	lastErr  error                       // outcome of the last finished fetch
 	inflight chan struct{}               // closed when the running fetch ends; nil when none runs
+	version  uint64                      // counts the sets fetched; see Version
+}
+
+// Version implements Versioned: it changes whenever a fetch replaced the
+// key set. Like Key, it starts a background refresh when the set is stale,
+// so tokens served from Verifier's cache still let the set refresh.
+func (j *JWKS) Version() uint64 {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if now := j.now(); j.keys != nil && now.Sub(j.fetched) >= orDefault(j.RefreshInterval, DefaultRefreshInterval) {
+		j.start(now)
+	}
+	return j.version
 }
 
 // Key implements KeySource: it returns the key named by the token's kid, or
@@ -148,6 +161,7 @@ func (j *JWKS) run(began time.Time, done chan struct{}) {
 	j.mu.Lock()
 	if err == nil {
 		j.keys, j.fetched = keys, began
+		j.version++
 	}
 	j.lastErr, j.inflight = err, nil
 	cached := len(j.keys)
