@@ -15,6 +15,10 @@ import (
 const (
 	maxBatch      = 512
 	maxBulkWeight = 64
+	// maxBulkBesideUrgent is the bulk budget of a batch that carries urgent
+	// jobs: a delivery's next claim waits for this commit, so ingest rides
+	// along only in small portions then.
+	maxBulkBesideUrgent = 8
 )
 
 // writeJob is one unit of work for the writer: fn runs inside a savepoint of
@@ -22,6 +26,7 @@ const (
 type writeJob struct {
 	fn     func(tx *wtx) error
 	weight int
+	urgent bool // came in the urgent lane
 	done   chan error
 }
 
@@ -30,7 +35,7 @@ var errClosed = errors.New("sqlite: store closed")
 // write runs fn as an urgent job in the next group-commit transaction; see
 // submit.
 func (db *DB) write(ctx context.Context, fn func(tx *wtx) error) error {
-	return db.submit(ctx, db.urgent, writeJob{fn: fn, weight: 1})
+	return db.submit(ctx, db.urgent, writeJob{fn: fn, weight: 1, urgent: true})
 }
 
 // writeBulk runs fn, whose size is weight (e.g. events), as a bulk job.
@@ -83,15 +88,23 @@ func (db *DB) writeLoop() {
 // the weight budget.
 func (db *DB) collect(first writeJob) []writeJob {
 	batch := []writeJob{first}
-	weight := first.weight
+	weight, urgent := 0, first.urgent
+	if !urgent {
+		weight = first.weight
+	}
 	for len(batch) < maxBatch {
 		select {
 		case j := <-db.urgent:
 			batch = append(batch, j)
+			urgent = true
 			continue
 		default:
 		}
-		if weight >= maxBulkWeight {
+		budget := maxBulkWeight
+		if urgent {
+			budget = maxBulkBesideUrgent
+		}
+		if weight >= budget {
 			break
 		}
 		select {
