@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -64,18 +65,19 @@ func backendsDelta(before, after cpuSample) (time.Duration, int) {
 }
 
 // reportCPU prints the CPU time used between the samples before and after,
-// and per delivered message.
-func reportCPU(before, after cpuSample, err error, messages int) {
+// and per delivered message, and returns the latter in µs: pusher's, plus
+// every postgres process's when there is one; NaN when not measured.
+func reportCPU(before, after cpuSample, err error, messages int) float64 {
 	if err != nil {
 		fmt.Printf("cpu: not measured: %v\n", err)
-		return
+		return math.NaN()
 	}
 	pusher := after.pusher - before.pusher
 	name := "pusher"
 	if !before.postgresSeen || !after.postgresSeen {
 		fmt.Printf("cpu: %s %.2f s, per delivered message %.1f µs (pusher)\n",
 			name, pusher.Seconds(), perMessage(pusher, messages))
-		return
+		return perMessage(pusher, messages)
 	}
 	pg := after.postgres - before.postgres
 	fmt.Printf("cpu: %s %.2f s, postgres %.2f s, per delivered message %.1f µs (pusher+postgres)\n",
@@ -83,9 +85,10 @@ func reportCPU(before, after cpuSample, err error, messages int) {
 	own, n := backendsDelta(before, after)
 	fmt.Printf("cpu: postgres backends of this run's %d connections %.2f s (the rest: other clients, background and exited processes), "+
 		"per delivered message %.1f µs (pusher+these backends)\n", n, own.Seconds(), perMessage(pusher+own, messages))
+	return perMessage(pusher+pg, messages)
 }
 
 // perMessage returns d per message in microseconds.
 func perMessage(d time.Duration, messages int) float64 {
-	return float64(d.Microseconds()) / float64(messages)
+	return float64(d.Microseconds()) / float64(max(messages, 1))
 }

@@ -21,7 +21,19 @@
 // backends of the servers' own connections) used from the first publish to
 // the last delivery.
 //
+// The report gives the offered rate and the delivered rate during the
+// ingest and after it, the latency percentiles, the lost (never arrived)
+// and duplicated messages, and the peak RSS (VmHWM) of each server, read
+// right before it is stopped. -markdown FILE appends the run as one row of
+// a Markdown table (docs/benchmarks.md).
+//
+// -bare runs no pusher: -per-subscription × -fanout senders sign and POST
+// the same envelopes to the same receiver, paced by the same -rate, which is
+// the ceiling of this machine's HTTP loop. -compare-bare runs that first,
+// then pusher, and prints R = pusher delivered/s ÷ bare delivered/s.
+//
 //	go run ./cmd/pusher-bench -events 20000 -fanout 3
+//	go run ./cmd/pusher-bench -events 20000 -batch 1 -concurrency 64 -compare-bare -markdown bench.md
 //	go run ./cmd/pusher-bench -database-url postgres://localhost/pusher -instances 2
 package main
 
@@ -34,6 +46,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -61,6 +74,9 @@ type config struct {
 	bin, serveFlags, dataDir           string
 	databaseURL                        string // as given; the servers get schema.dsn
 	keep, verify                       bool
+	bare, compareBare                  bool    // run the bare loop instead of, or before, pusher
+	bareRate                           float64 // bare delivered msg/s measured before, for R
+	markdown                           string  // append a table row per run to this file
 	timeout                            time.Duration
 	rate                               float64
 	seed                               uint64
@@ -85,6 +101,10 @@ func main() {
 	flag.DurationVar(&c.timeout, "timeout", 10*time.Minute, "give up waiting for deliveries after this")
 	flag.Uint64Var(&c.seed, "seed", 1, "simulation seed")
 	flag.Float64Var(&c.rate, "rate", 0, "publish at most this many events/s (0 = as fast as the server acks), to measure latency below saturation")
+	flag.BoolVar(&c.bare, "bare", false, "no pusher: -per-subscription × -fanout senders sign and POST the envelopes to the receiver directly")
+	flag.BoolVar(&c.compareBare, "compare-bare", false, "run the -bare loop first, then pusher, and print R = pusher delivered/s ÷ bare delivered/s")
+	flag.Float64Var(&c.bareRate, "bare-rate", 0, "bare delivered msg/s measured before (with the same flags): print R against it")
+	flag.StringVar(&c.markdown, "markdown", "", "append one Markdown table row per run to this file (the header when it is new)")
 	flag.Parse()
 	if err := c.validate(); err != nil {
 		fmt.Fprintln(os.Stderr, "pusher-bench:", err)
@@ -107,24 +127,116 @@ func (c config) validate() error {
 	case c.instances > 1 && c.databaseURL == "":
 		return errors.New("-instances above 1 needs -database-url: instances share one PostgreSQL database " +
 			"(SQLite is locked by a single server)")
+	case c.bare && c.compareBare:
+		return errors.New("-bare and -compare-bare exclude each other")
+	case (c.bare || c.compareBare) && c.perSub < 1:
+		return errors.New("-bare needs -per-subscription of at least 1 (the senders per subscription)")
 	}
 	return nil
 }
 
+// run runs the bench once, or with -compare-bare the bare loop and then
+// pusher, and prints R when a bare rate is known.
 func run(ctx context.Context, c config) error {
+	if c.bare {
+		_, err := runOnce(ctx, c, true)
+		return err
+	}
+	bareRate := c.bareRate
+	if c.compareBare {
+		s, err := runOnce(ctx, c, true)
+		if err != nil {
+			return fmt.Errorf("bare run: %w", err)
+		}
+		bareRate = s.all
+		fmt.Println()
+	}
+	s, err := runOnce(ctx, c, false)
+	if err == nil && bareRate > 0 {
+		fmt.Printf("R = pusher delivered/s ÷ bare delivered/s = %.0f ÷ %.0f = %.2f\n", s.all, bareRate, s.all/bareRate)
+	}
+	return err
+}
+
+// bench is what a pusher run and a bare run share: the config, the temp
+// dir, the events, and the receiver with its HTTP server.
+type bench struct {
+	c      config
+	tmp    string
+	org    string
+	events []simulate.Event
+	sizes  []int
+	rcv    *receiver
+	dest   *httptest.Server
+}
+
+// measurement is what a pusher or bare run measured besides the receiver's
+// arrivals.
+type measurement struct {
+	res       publishResult
+	published bool                       // res is complete: every event was handed over
+	label     string                     // the server (or bare) part of the configuration
+	cpu       func(messages int) float64 // prints the CPU report, returns µs/msg; nil = not measured
+	rss       []float64                  // peak RSS MiB of each pusher child
+}
+
+// runOnce runs pusher (with bare, the bare loop) on fresh events and a fresh
+// receiver, prints the report and with -markdown appends its row.
+func runOnce(ctx context.Context, c config, bare bool) (runStats, error) {
+	b, cleanup, err := newBench(c)
+	if err != nil {
+		return runStats{}, err
+	}
+	defer cleanup()
+	var m measurement
+	if bare {
+		m, err = b.runBare(ctx)
+	} else {
+		m, err = b.runPusher(ctx)
+	}
+	if !m.published {
+		return runStats{}, err
+	}
+	s, err2 := b.report(m, bare)
+	return s, errors.Join(err, err2)
+}
+
+// newBench makes the temp dir, generates the events (so generating them is
+// not measured) and starts the receiver. cleanup stops the receiver and,
+// without -keep, removes the temp dir.
+func newBench(c config) (*bench, func(), error) {
 	tmp, err := os.MkdirTemp("", "pusher-bench-")
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	if c.keep {
 		fmt.Fprintln(os.Stderr, "keeping", tmp)
-	} else {
-		defer os.RemoveAll(tmp)
 	}
+	org := simulate.Orgs(c.seed, 1)[0]
+	events, index, sizes := generate(c.seed, org, c.events)
+	rcv := newReceiver(c.fanout, len(events), index, c.verify)
+	dest := httptest.NewUnstartedServer(rcv)
+	dest.Config.ReadHeaderTimeout = 10 * time.Second
+	dest.Start()
+	cleanup := func() {
+		dest.Close()
+		if !c.keep {
+			os.RemoveAll(tmp)
+		}
+	}
+	return &bench{c: c, tmp: tmp, org: org, events: events, sizes: sizes, rcv: rcv, dest: dest}, cleanup, nil
+}
+
+// runPusher starts the servers, subscribes, publishes and waits for every
+// message; it stops the servers, reading their peak RSS right before,
+// before it returns.
+func (b *bench) runPusher(ctx context.Context) (measurement, error) {
+	c := b.c
 	var schema *pgSchema
+	var err error
 	if c.databaseURL != "" {
 		if schema, err = createSchema(ctx, c.databaseURL); err != nil {
-			return err
+			return measurement{}, err
 		}
 		if c.keep {
 			fmt.Fprintln(os.Stderr, "keeping schema", schema.name)
@@ -133,61 +245,56 @@ func run(ctx context.Context, c config) error {
 		}
 	}
 	if c.dataDir == "" {
-		c.dataDir = filepath.Join(tmp, "data")
+		c.dataDir = filepath.Join(b.tmp, "data")
 	}
 	key, err := auth.LoadOrCreateLocalKey(c.dataDir)
 	if err != nil {
-		return err
+		return measurement{}, err
 	}
-
-	// Events first, so generating them is not measured.
-	org := simulate.Orgs(c.seed, 1)[0]
-	events, index, sizes := generate(c.seed, org, c.events)
-
-	rcv := newReceiver(c.fanout, len(events), index, c.verify)
-	dest := httptest.NewUnstartedServer(rcv)
-	dest.Config.ReadHeaderTimeout = 10 * time.Second
-	dest.Start()
-	defer dest.Close()
-
-	srvs, err := startServers(c, tmp, schema)
+	srvs, err := startServers(c, b.tmp, schema)
 	if err != nil {
-		return err
+		return measurement{}, err
 	}
 	defer srvs.stop()
+	pubToken, err := b.subscribeAll(key, srvs[0].url())
+	if err != nil {
+		return measurement{}, err
+	}
+	cpuBefore, cpuErr := sampleCPU(ctx, srvs.pids(), schema)
+	res, err := publish(ctx, c, srvs.urls(), pubToken, b.events, b.rcv)
+	if err != nil {
+		return measurement{}, err
+	}
+	err = await(ctx, c, b.rcv)
+	cpuAfter, cpuErr2 := sampleCPU(ctx, srvs.pids(), schema)
+	srvs.stop()
+	m := measurement{res: res, published: true, label: serverLabel(c, schema), rss: srvs.peaks()}
+	m.cpu = func(messages int) float64 {
+		return reportCPU(cpuBefore, cpuAfter, errors.Join(cpuErr, cpuErr2), messages)
+	}
+	return m, err
+}
 
-	subToken, err := key.Mint(auth.Claims{OrganizationUUID: org, ClientID: "bench",
+// subscribeAll subscribes the -fanout subscriptions to the receiver through
+// base and returns a publish token.
+func (b *bench) subscribeAll(key *auth.LocalKey, base string) (string, error) {
+	subToken, err := key.Mint(auth.Claims{OrganizationUUID: b.org, ClientID: "bench",
 		Scope: []string{webhook.ScopePurchase, webhook.ScopeProduct, webhook.ScopeUserInfo}}, time.Now(), 24*time.Hour)
 	if err != nil {
-		return err
+		return "", err
 	}
 	pubToken, err := key.Mint(auth.Claims{ClientID: "producer", Scope: []string{auth.ScopePublish}}, time.Now(), 24*time.Hour)
 	if err != nil {
-		return err
+		return "", err
 	}
-	for i := range c.fanout {
-		k, err := subscribe(srvs[0].url(), subToken, fmt.Sprintf("%s/s/%d", dest.URL, i))
+	for i := range b.c.fanout {
+		k, err := subscribe(base, subToken, fmt.Sprintf("%s/s/%d", b.dest.URL, i))
 		if err != nil {
-			return fmt.Errorf("subscription %d: %w", i, err)
+			return "", fmt.Errorf("subscription %d: %w", i, err)
 		}
-		rcv.keys[i].Store(&k)
+		b.rcv.keys[i].Store(&k)
 	}
-
-	cpuBefore, cpuErr := sampleCPU(ctx, srvs.pids(), schema)
-	res, err := publish(ctx, c, srvs.urls(), pubToken, events, rcv)
-	if err == nil {
-		err = await(ctx, c, rcv)
-	}
-	cpuAfter, cpuErr2 := sampleCPU(ctx, srvs.pids(), schema)
-	if err != nil {
-		return err
-	}
-	report(c, schema, res, rcv, sizes)
-	reportCPU(cpuBefore, cpuAfter, errors.Join(cpuErr, cpuErr2), c.events*c.fanout)
-	if bad := rcv.badSig.Load(); bad > 0 {
-		return fmt.Errorf("%d deliveries had a bad signature", bad)
-	}
-	return nil
+	return pubToken, nil
 }
 
 // await waits until every message arrived, ctx is done or c.timeout passed.
@@ -418,47 +525,67 @@ func subscribe(base, token, dest string) (string, error) {
 	return sub.SigningKey, nil
 }
 
-func report(c config, schema *pgSchema, res publishResult, rcv *receiver, sizes []int) {
-	n := len(rcv.sent)
-	var lat []time.Duration
-	var last int64
-	duringIngest := 0 // messages that arrived before the last publish was acked
-	for s := range rcv.fanout {
-		for i := range n {
-			a := rcv.first[s][i].Load()
-			last = max(last, a)
-			if a <= res.end.UnixNano() {
-				duringIngest++
-			}
-			lat = append(lat, time.Duration(a-rcv.sent[i].Load()))
+// report prints the report of a run and with -markdown appends its row; the
+// error is a bad signature or a failed append.
+func (b *bench) report(m measurement, bare bool) (runStats, error) {
+	c := b.c
+	s := summarize(configLabel(c, m.label, bare), m.res, b.rcv)
+	s.rssMiB = m.rss
+	fmt.Printf("%s; GOMAXPROCS=%d\n", s.config, runtime.GOMAXPROCS(0))
+	printStats(s)
+	if !bare {
+		fmt.Printf("ingest: all acked after %v; request (batch of %d) p50=%v p99=%v max=%v; producer duplicates=%d\n",
+			s.ingest.Round(time.Millisecond), c.batch, pct(m.res.requests, 50), pct(m.res.requests, 99),
+			pct(m.res.requests, 100), m.res.duplicates)
+	}
+	printPayload(b.sizes, c.fanout)
+	if u := b.rcv.unknown.Load(); u > 0 {
+		fmt.Printf("WARNING: %d deliveries with unknown messageIds\n", u)
+	}
+	if m.cpu != nil {
+		s.cpuPerMsg = m.cpu(s.arrived)
+	}
+	var err error
+	if c.markdown != "" {
+		if e := appendMarkdown(c.markdown, s); e != nil {
+			err = fmt.Errorf("-markdown: %w", e)
 		}
 	}
-	lastArrival := time.Unix(0, last)
-	elapsed := lastArrival.Sub(res.start)
-	ingest := res.end.Sub(res.start)
-	messages := n * rcv.fanout
-	mode := "child process"
-	storeName := "SQLite"
+	if bad := b.rcv.badSig.Load(); bad > 0 {
+		err = errors.Join(err, fmt.Errorf("%d deliveries had a bad signature", bad))
+	}
+	return s, err
+}
+
+// serverLabel describes the servers of a pusher run.
+func serverLabel(c config, schema *pgSchema) string {
+	store := "SQLite"
 	if schema != nil {
-		storeName = "PostgreSQL schema " + schema.name
+		store = "PostgreSQL"
 	}
-	rate := "unpaced"
+	label := fmt.Sprintf("pusher %d× %s workers=%d per-subscription=%d", c.instances, store, c.workers, c.perSub)
+	if c.serveFlags != "" {
+		label += " " + c.serveFlags
+	}
+	return label
+}
+
+// configLabel describes a run: the server (or bare) label, the fan-out, the
+// publishers and the pacing.
+func configLabel(c config, label string, bare bool) string {
+	label += fmt.Sprintf("; events=%d fanout=%d", c.events, c.fanout)
+	if !bare {
+		label += fmt.Sprintf(" batch=%d concurrency=%d", c.batch, c.concurrency)
+	}
 	if c.rate > 0 {
-		rate = fmt.Sprintf("rate=%.0f/s", c.rate)
+		return label + fmt.Sprintf(" rate=%.0f/s", c.rate)
 	}
-	fmt.Printf("server: %d× %s on %s, workers=%d per-subscription=%d %s; publishers: batch=%d concurrency=%d %s; GOMAXPROCS=%d\n",
-		c.instances, mode, storeName, c.workers, c.perSub, c.serveFlags, c.batch, c.concurrency, rate, runtime.GOMAXPROCS(0))
-	fmt.Printf("events=%d fanout=%d messages=%d elapsed=%v ingest=%.0f/s delivered=%.0f/s\n",
-		n, rcv.fanout, messages, elapsed.Round(time.Millisecond),
-		float64(n)/ingest.Seconds(), float64(messages)/elapsed.Seconds())
-	fmt.Printf("latency p50=%v p90=%v p99=%v max=%v  duplicates=%d\n",
-		pct(lat, 50), pct(lat, 90), pct(lat, 99), pct(lat, 100), rcv.dups.Load())
-	fmt.Printf("ingest: all acked after %v; request (batch of %d) p50=%v p99=%v max=%v; producer duplicates=%d\n",
-		ingest.Round(time.Millisecond), c.batch, pct(res.requests, 50), pct(res.requests, 99), pct(res.requests, 100), res.duplicates)
-	drain := lastArrival.Sub(res.end)
-	fmt.Printf("delivery: %d messages (%.0f/s) while publishing, the other %d (%.0f/s) in the %v after the last ack\n",
-		duringIngest, float64(duringIngest)/ingest.Seconds(), messages-duringIngest,
-		float64(messages-duringIngest)/max(drain.Seconds(), 1e-9), drain.Round(time.Millisecond))
+	return label + " unpaced"
+}
+
+// printPayload prints the payload sizes and the bytes published and
+// delivered.
+func printPayload(sizes []int, fanout int) {
 	total := 0
 	for _, s := range sizes {
 		total += s
@@ -467,27 +594,15 @@ func report(c config, schema *pgSchema, res publishResult, rcv *receiver, sizes 
 	slices.Sort(sorted)
 	fmt.Printf("payload bytes: avg=%d p50=%d p99=%d max=%d; total %.1f MB published, %.1f MB delivered\n",
 		total/len(sizes), sorted[len(sorted)/2], sorted[len(sorted)*99/100], sorted[len(sorted)-1],
-		float64(total)/1e6, float64(total*rcv.fanout)/1e6)
-	if u := rcv.unknown.Load(); u > 0 {
-		fmt.Printf("WARNING: %d deliveries with unknown messageIds\n", u)
-	}
-}
-
-func pct(ds []time.Duration, p int) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	i := (len(s)*p+99)/100 - 1
-	return s[max(0, min(i, len(s)-1))].Round(100 * time.Microsecond)
+		float64(total)/1e6, float64(total*fanout)/1e6)
 }
 
 // server is a pusher server under test.
 type server interface {
 	url() string
-	pid() int // the process running it, for the CPU accounting
-	stop()
+	pid() int                // the process running it, for the CPU accounting
+	peakRSS() (int64, error) // its peak RSS in bytes, read when it was stopped
+	stop()                   // idempotent
 }
 
 // cluster is the servers under test: one, or with -instances N sharing a
@@ -538,6 +653,22 @@ func (cl cluster) pids() []int {
 	return out
 }
 
+// peaks returns the peak RSS of every server in MiB, NaN for one not
+// measured.
+func (cl cluster) peaks() []float64 {
+	var out []float64
+	for _, s := range cl {
+		b, err := s.peakRSS()
+		if err != nil {
+			fmt.Printf("peak RSS: pid %d: %v\n", s.pid(), err)
+			out = append(out, math.NaN())
+			continue
+		}
+		out = append(out, float64(b)/(1<<20))
+	}
+	return out
+}
+
 // stop stops all servers at once.
 func (cl cluster) stop() {
 	var wg sync.WaitGroup
@@ -549,9 +680,12 @@ func (cl cluster) stop() {
 
 // childServer is pusher serve running as a child process.
 type childServer struct {
-	cmd  *exec.Cmd
-	base string
-	done chan error
+	cmd      *exec.Cmd
+	base     string
+	done     chan error
+	stopOnce sync.Once
+	peak     int64 // VmHWM in bytes, read right before stopping
+	peakErr  error
 }
 
 // buildPusher returns bin, or when it is empty builds pusher into tmp.
@@ -632,12 +766,19 @@ func (s *childServer) url() string { return s.base }
 
 func (s *childServer) pid() int { return s.cmd.Process.Pid }
 
+func (s *childServer) peakRSS() (int64, error) { return s.peak, s.peakErr }
+
+// stop reads the child's peak RSS, then sends it SIGTERM and waits (30 s at
+// most, then kills it). Only the first call does anything.
 func (s *childServer) stop() {
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(30 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.done
-	}
+	s.stopOnce.Do(func() {
+		s.peak, s.peakErr = peakRSS(s.pid())
+		s.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-s.done:
+		case <-time.After(30 * time.Second):
+			s.cmd.Process.Kill()
+			<-s.done
+		}
+	})
 }
