@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/pusher-hq/pusher/internal/auth"
-	"github.com/pusher-hq/pusher/internal/signing"
 	"github.com/pusher-hq/pusher/internal/webhook"
+	"github.com/pusher-hq/pusher/verify"
 )
 
 const listenSummary = `Runs a local webhook receiver that prints each delivery and checks its
@@ -84,7 +84,7 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		verdict := "not checked (the TestMessage comes before the subscription and its key exist)"
 		if env.EventName != "TestMessage" {
-			verdict = l.verify(r.Context(), env.Timestamp, env.Payload, r.Header.Get(signing.Header))
+			verdict = l.verify(r.Context(), env.Timestamp, env.Payload, r.Header.Get(verify.Header))
 		}
 		payload := env.Payload
 		if !l.full && len(payload) > 300 {
@@ -123,7 +123,7 @@ func (l *listener) matches(ts, payload, sig string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, k := range l.keys {
-		if signing.Verify(k, ts, payload, sig) {
+		if verify.Signature(k, ts, payload, sig) {
 			return true
 		}
 	}
