@@ -193,14 +193,14 @@ func runServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		return err
 	}
 	defer db.Close()
+	sealer := secrets.Unsealed() // refuses keys sealed by an instance that had PUSHER_SECRET_KEY
 	if cfg.SecretKey != "" {
-		sealer, err := secrets.NewSealer(cfg.SecretKey, cfg.SecretKeysOld...)
-		if err != nil {
+		if sealer, err = secrets.NewSealer(cfg.SecretKey, cfg.SecretKeysOld...); err != nil {
 			return err
 		}
-		db.Store = secrets.Store{Store: db.Store, Sealer: sealer}
 		log.Info("signing keys are encrypted at rest")
 	}
+	db.Store = secrets.Store{Store: db.Store, Sealer: sealer}
 	keys, err := keySource(cfg)
 	if err != nil {
 		return err

@@ -81,9 +81,15 @@ func decodeKey(text string) ([]byte, error) {
 	return nil, errors.New("want 32 bytes as 64 hex digits or base64 (e.g. openssl rand -hex 32)")
 }
 
-// Seal encrypts plain with the current key. An empty value stays empty.
+// Unsealed returns a Sealer without keys, for a server started without
+// PUSHER_SECRET_KEY: it stores values as they are and refuses to open a
+// sealed one (rather than sign with it), naming the key it needs.
+func Unsealed() *Sealer { return &Sealer{aeads: map[string]cipher.AEAD{}} }
+
+// Seal encrypts plain with the current key; without one (Unsealed), and for
+// an empty value, it returns plain as it is.
 func (s *Sealer) Seal(plain string) (string, error) {
-	if plain == "" || IsSealed(plain) {
+	if plain == "" || IsSealed(plain) || s.current == "" {
 		return plain, nil
 	}
 	aead := s.aeads[s.current]

@@ -106,3 +106,39 @@ func TestSigningKeysAreSealedAtRest(t *testing.T) {
 		t.Error("CreateSubscription changed the caller's subscription")
 	}
 }
+
+// A key that does not open never reaches the signer: that delivery is left
+// out (with an error), the others of the claim are delivered with their
+// plain keys. A server without PUSHER_SECRET_KEY refuses sealed keys too.
+func TestUnopenableKeysAreNotSignedWith(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), sqlite.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	sealedWithA := secrets.Store{Store: db, Sealer: sealer(t, keyA)}
+	now := time.Now()
+	for i, uuid := range []string{"a1000000-8f35-11eb-8dcd-0242ac130003", "b2000000-8f35-11eb-8dcd-0242ac130003"} {
+		st := store.Store(db) // the second one stored before encryption was on
+		if i == 0 {
+			st = sealedWithA
+		}
+		if err := st.CreateSubscription(ctx, &webhook.Subscription{UUID: uuid, OrganizationUUID: "org", ClientID: "c",
+			TransportName: webhook.TransportWebhook, Destination: "https://x.example/", ContactEmail: "ops@example.com",
+			Status: webhook.Active, SigningKey: "plain-" + uuid[:2], Created: now, Updated: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mid := webhook.MessageID("org", webhook.ProductCreated, "e1")
+	db.Publish(ctx, []store.Event{{SourceEventName: webhook.ProductCreated, EventID: "e1", Now: now,
+		Envelope: webhook.NewEnvelope("org", webhook.ProductCreated, mid, `{}`, now)}})
+	for name, s := range map[string]*secrets.Sealer{"another key": sealer(t, keyB), "no key": secrets.Unsealed()} {
+		st := secrets.Store{Store: db, Sealer: s}
+		ds, err := st.ClaimMessages(ctx, store.ClaimParams{Now: now, Limit: 10, PerSubscription: 1, LeaseFor: time.Millisecond})
+		if err == nil || len(ds) != 1 || ds[0].SigningKey != "plain-b2" {
+			t.Errorf("%s: claimed %d (%v), %v; want only the plain-key message and an error for the other", name, len(ds), ds, err)
+		}
+		db.ReleaseLeases(ctx, now.Add(time.Second))
+	}
+}

@@ -2,6 +2,8 @@ package secrets
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"github.com/pusher-hq/pusher/internal/store"
 	"github.com/pusher-hq/pusher/internal/webhook"
@@ -76,7 +78,9 @@ func (s Store) sealed(sub *webhook.Subscription) (*webhook.Subscription, error) 
 
 func (s Store) open(key *string) error {
 	plain, err := s.Sealer.Open(*key)
-	*key = plain
+	if err == nil {
+		*key = plain
+	}
 	return err
 }
 
@@ -90,12 +94,18 @@ func (s Store) openAll(subs []*webhook.Subscription, err error) ([]*webhook.Subs
 	return subs, err
 }
 
+// openDeliveries opens the signing key of each delivery and leaves out
+// those whose key does not open (with the error): a message must never be
+// signed with a sealed or empty key. It stays leased and is tried again when
+// its lease expires, once the right key is configured.
 func (s Store) openDeliveries(ds []*store.Delivery, err error) ([]*store.Delivery, error) {
+	out := ds[:0]
 	for _, d := range ds {
-		if err != nil {
-			break
+		if oerr := s.open(&d.SigningKey); oerr != nil {
+			err = errors.Join(err, fmt.Errorf("message %d of subscription %s: %w", d.ID, d.SubscriptionUUID, oerr))
+			continue
 		}
-		err = s.open(&d.SigningKey)
+		out = append(out, d)
 	}
-	return ds, err
+	return out, err
 }

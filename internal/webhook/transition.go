@@ -80,7 +80,9 @@ func (s *Subscription) AfterAttempt(p RetryPolicy, a Attempt) Transition {
 // markTimeout records in t whether the attempt timed out, when that changes
 // and s is not deleted.
 func (s *Subscription) markTimeout(t Transition, a Attempt) Transition {
-	timedOut := !a.OK && a.Failure.Class == ClassTimeout
+	// A success clears the mark; a failure sets it if it timed out and
+	// otherwise leaves it as it was.
+	timedOut := !a.OK && (a.Failure.Class == ClassTimeout || s.LastAttemptTimedOut)
 	if t.Delete || (t.Subscription == nil && s.LastAttemptTimedOut == timedOut) {
 		return t
 	}

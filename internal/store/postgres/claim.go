@@ -63,6 +63,8 @@ const (
 		ELSE c.next_retry_at <= $1
 			AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.subscription_uuid = c.uuid AND m.state = 'leased')
 	  END
+	  AND ($4::int <= 0 OR (SELECT count(*) FROM messages m JOIN subscriptions os ON os.uuid = m.subscription_uuid
+		WHERE os.organization_uuid = c.organization_uuid AND m.state = 'leased') < $4::int)
 	ORDER BY (SELECT min(m.id) FROM messages m WHERE m.subscription_uuid = c.uuid AND m.state = 'pending')
 	LIMIT $3::int`
 	claimLockHead = `SELECT set_config('pusher.claim', coalesce(array_agg(uuid)::text, '{}'), true) FROM (
@@ -112,7 +114,7 @@ func queueClaim(b *pgx.Batch, p store.ClaimParams, skipLocked bool, out *[]*stor
 	if skipLocked {
 		lock = claimLockSkipSQL
 	}
-	b.Queue(lock, p.Now, p.PerSubscription, p.Limit)
+	b.Queue(lock, p.Now, p.PerSubscription, p.Limit, p.PerOrganization)
 	b.Queue(claimLeaseSQL, p.Now, p.PerSubscription, p.Limit, newLeaseToken(), p.Now.Add(p.LeaseFor), p.PerOrganization).
 		Query(func(rows pgx.Rows) error {
 			ds, err := pgx.CollectRows(rows, scanDelivery)

@@ -108,6 +108,25 @@ var claimCases = []testCase{
 			t.Errorf("claimed %d more while the organizations are at their cap", len(more))
 		}
 	}},
+	{"OrganizationAtItsCapDoesNotBlockOthers", func(t *testing.T, e *env) {
+		mustCreate(t, e.st, newSub(subA))
+		mustCreate(t, e.st, newSub(subB))
+		other := newSub(subC)
+		other.OrganizationUUID = "another-org"
+		mustCreate(t, e.st, other)
+		publishN(t, e.st, "c", 3) // older backlog of org
+		p := claimParams(t0, 10, 4)
+		p.PerOrganization = 2
+		if ds := mustClaimP(t, e.st, p); len(ds) != 2 {
+			t.Fatalf("claimed %d, want org's 2", len(ds))
+		}
+		mustPublish(t, e.st, event("another-org", "ProductCreated", "o1"))
+		p.Limit = 1 // one free worker: it must not go to the capped organization's older messages
+		ds := mustClaimP(t, e.st, p)
+		if len(ds) != 1 || ds[0].OrganizationUUID != "another-org" {
+			t.Errorf("claimed %+v with one free worker, want another-org's message", ds)
+		}
+	}},
 	{"TimedOutSubscriptionGetsOneSlotEvenAfterAnUpdate", func(t *testing.T, e *env) {
 		mustCreate(t, e.st, newSub(subA))
 		publishN(t, e.st, "c", 5)
