@@ -209,13 +209,21 @@ func applyMigration(ctx context.Context, db *sql.DB, name string) error {
 	return tx.Commit()
 }
 
-// Ping checks that both the reader and the writer answer, and that no
-// write failed for a fault of the database or its disk (full, read-only,
-// I/O error) in the last few seconds.
+// Ping checks that both the reader and the writer answer, and that the
+// last write that stored something did not fail for a fault of the
+// database or its disk (full, read-only, I/O error); after such a fault it
+// writes a heartbeat row to see whether writes work again.
 func (db *DB) Ping(ctx context.Context) (err error) {
 	defer wrap(&err, "sqlite.Ping")
-	if err := db.faults.recent(); err != nil {
-		return err
+	if db.faults.recent() != nil {
+		// A write failed for a fault: try a real one, so readiness comes back
+		// once the disk takes writes again even if nothing else writes.
+		if err := db.write(ctx, heartbeat); err != nil {
+			return err
+		}
+		if err := db.faults.recent(); err != nil {
+			return err
+		}
 	}
 	if err := db.r.PingContext(ctx); err != nil {
 		return err
@@ -241,6 +249,12 @@ func (db *DB) Close() error {
 			db.unlock()
 		}
 	})
+	return err
+}
+
+// heartbeat rewrites the one heartbeat row.
+func heartbeat(tx *wtx) error {
+	_, err := tx.Exec(`INSERT INTO heartbeat (id, beats) VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET beats = beats + 1`)
 	return err
 }
 
