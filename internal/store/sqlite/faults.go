@@ -60,8 +60,8 @@ func (f *faults) record(err error) {
 	}
 }
 
-// recent returns the fault of the last write, or nil.
-func (f *faults) recent() error {
+// last returns the fault of the last write that stored something, or nil.
+func (f *faults) last() error {
 	if p := f.err.Load(); p != nil {
 		return *p
 	}

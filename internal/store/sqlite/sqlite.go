@@ -215,13 +215,13 @@ func applyMigration(ctx context.Context, db *sql.DB, name string) error {
 // writes a heartbeat row to see whether writes work again.
 func (db *DB) Ping(ctx context.Context) (err error) {
 	defer wrap(&err, "sqlite.Ping")
-	if db.faults.recent() != nil {
+	if db.faults.last() != nil {
 		// A write failed for a fault: try a real one, so readiness comes back
 		// once the disk takes writes again even if nothing else writes.
 		if err := db.write(ctx, heartbeat); err != nil {
 			return err
 		}
-		if err := db.faults.recent(); err != nil {
+		if err := db.faults.last(); err != nil {
 			return err
 		}
 	}

@@ -130,11 +130,7 @@ func claimParams(now time.Time, limit, perSub int) store.ClaimParams {
 
 func mustClaim(t *testing.T, st store.Store, now time.Time, limit, perSub int) []*store.Delivery {
 	t.Helper()
-	ds, err := st.ClaimMessages(ctx, claimParams(now, limit, perSub))
-	if err != nil {
-		t.Fatalf("ClaimMessages = %v", err)
-	}
-	return ds
+	return mustClaimP(t, st, claimParams(now, limit, perSub))
 }
 
 // testSchedule is a compressed retry schedule: 3 retries 10 s apart.
