@@ -19,7 +19,9 @@
 //	                  a JSON array of strings is accepted too
 //
 // Producers of events hold the scope PUSHER:PUBLISH, which subscriber
-// tokens do not have; their tokens need no organization.
+// tokens do not have; their tokens need no organization. Operators hold
+// PUSHER:ADMIN: pusher's extension API (docs/extensions.md) lets them read
+// and act on every organization's subscriptions.
 package auth
 
 import (
@@ -38,6 +40,11 @@ import (
 // ScopePublish lets a token publish events through the ingest API.
 const ScopePublish = "PUSHER:PUBLISH"
 
+// ScopeAdmin makes a token an operator's: pusher's extension API lets it
+// read and act on the subscriptions of every organization and client.
+// Zettle's own calls do not look at it.
+const ScopeAdmin = "PUSHER:ADMIN"
+
 // Leeway is the clock skew tolerated between pusher and the token issuer: a
 // token is accepted until Leeway after its exp, and from Leeway before its
 // nbf and its iat. An iat or nbf further in the future is rejected (401).
@@ -53,6 +60,9 @@ type Principal struct {
 
 // HasScope reports whether p holds scope.
 func (p Principal) HasScope(scope string) bool { return slices.Contains(p.Scopes, scope) }
+
+// IsAdmin reports whether p is an operator (holds ScopeAdmin).
+func (p Principal) IsAdmin() bool { return p.HasScope(ScopeAdmin) }
 
 // KeySource finds the public key for a token header.
 type KeySource interface {

@@ -9,8 +9,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -32,6 +34,10 @@ type Client struct {
 	HTTP      *http.Client
 	Timeout   time.Duration // per attempt; DefaultTimeout when zero
 	UserAgent string
+	// Now is the clock of the webhook-timestamp header (Standard
+	// Webhooks); time.Now when nil. StartedAt and Duration always use
+	// time.Now.
+	Now func() time.Time
 
 	// guard is the SSRF policy: NewClient's transport checks every dial
 	// with it, and Handshake checks the destination's host before dialling.
@@ -83,14 +89,21 @@ type Outcome struct {
 	Detail     string        // error text for transport failures
 	Body       []byte        // first 1 KiB of the response body
 	RetryAfter time.Duration // Retry-After of a 429 or 503 answer; 0 if none or unreadable
+	RemoteAddr string        // IP:port of the connection the request went out on; "" if none was made
 }
 
 // OK reports whether the destination accepted the message.
 func (o Outcome) OK() bool { return o.Class == "" }
 
-// Post sends env to destination signed with signingKey and classifies the
+// Post sends env to destination signed with keys and classifies the
 // result. It never returns an error: every failure is an Outcome.
-func (c *Client) Post(ctx context.Context, destination, signingKey string, env webhook.Envelope) (out Outcome) {
+//
+// Every request carries X-iZettle-Signature made with keys.Current; with
+// keys.Previous, X-Pusher-Previous-Signature made with it too; with
+// keys.StandardWebhooks, webhook-id (the messageId), webhook-timestamp (the
+// Unix seconds of c.Now) and webhook-signature ("v1,<base64>" with the
+// secret of keys.Current, then one with that of keys.Previous).
+func (c *Client) Post(ctx context.Context, destination string, keys webhook.Keys, env webhook.Envelope) (out Outcome) {
 	timeout := c.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout
@@ -98,15 +111,27 @@ func (c *Client) Post(ctx context.Context, destination, signingKey string, env w
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	out = Outcome{StartedAt: time.Now()}
-	defer func() { out.Duration = time.Since(out.StartedAt) }()
+	var conn peer
+	defer func() {
+		out.Duration = time.Since(out.StartedAt)
+		out.RemoteAddr = conn.get()
+	}()
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: conn.got})
 
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, destination, bytes.NewReader(env.Bytes()))
+	body := env.Bytes()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, destination, bytes.NewReader(body))
 	if err != nil {
 		out.Class, out.Detail = webhook.ClassOther, err.Error()
 		return out
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(signing.Header, signing.Sign(signingKey, env.Timestamp, env.Payload))
+	req.Header.Set(signing.Header, signing.Sign(keys.Current, env.Timestamp, env.Payload))
+	if keys.Previous != "" {
+		req.Header.Set(signing.PreviousHeader, signing.Sign(keys.Previous, env.Timestamp, env.Payload))
+	}
+	if keys.StandardWebhooks {
+		c.setStandardWebhooks(req.Header, keys, env.MessageID, body)
+	}
 	req.Header.Set("User-Agent", c.UserAgent)
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
@@ -124,6 +149,52 @@ func (c *Client) Post(ctx context.Context, destination, signingKey string, env w
 		out.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), out.StartedAt)
 	}
 	return out
+}
+
+// setStandardWebhooks adds the Standard Webhooks headers of one attempt of
+// the message id with body. They are set with the spec's lower-case names
+// (HTTP/1.1 writes them as given; HTTP/2 lower-cases every name anyway).
+func (c *Client) setStandardWebhooks(h http.Header, keys webhook.Keys, id string, body []byte) {
+	now := time.Now
+	if c.Now != nil {
+		now = c.Now
+	}
+	ts := now()
+	signWith := []string{keys.Current}
+	if keys.Previous != "" {
+		signWith = append(signWith, keys.Previous)
+	}
+	sigs := make([]string, 0, len(signWith))
+	for _, k := range signWith {
+		// A secret made by StandardWebhooksSecret always decodes.
+		if sig, err := signing.StandardWebhooks(webhook.StandardWebhooksSecret(k), id, ts, body); err == nil {
+			sigs = append(sigs, sig)
+		}
+	}
+	h[signing.WebhookIDHeader] = []string{id}
+	h[signing.WebhookTimestampHeader] = []string{strconv.FormatInt(ts.Unix(), 10)}
+	h[signing.WebhookSignatureHeader] = []string{strings.Join(sigs, " ")}
+}
+
+// peer records the remote address of the connection a request got.
+type peer struct {
+	mu   sync.Mutex
+	addr string
+}
+
+func (p *peer) got(info httptrace.GotConnInfo) {
+	if info.Conn == nil || info.Conn.RemoteAddr() == nil {
+		return
+	}
+	p.mu.Lock()
+	p.addr = info.Conn.RemoteAddr().String()
+	p.mu.Unlock()
+}
+
+func (p *peer) get() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.addr
 }
 
 // parseRetryAfter reads a Retry-After header: seconds, or an HTTP date

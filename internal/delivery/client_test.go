@@ -124,7 +124,7 @@ func TestClientClassifiesOutcomes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			redirectTarget = newReceiver(t, ok)
 			url, c := tt.setup(t)
-			out := c.Post(bg, url, key, env)
+			out := c.Post(bg, url, webhook.Keys{Current: key}, env)
 			if out.Class != tt.class || out.StatusCode != tt.status {
 				t.Errorf("Post = class %q status %d (detail %q), want class %q status %d",
 					out.Class, out.StatusCode, out.Detail, tt.class, tt.status)
@@ -164,7 +164,7 @@ func TestClientPostSignsEnvelope(t *testing.T) {
 	key := signing.NewKey()
 	c := newClient(testTimeout)
 	for range 2 {
-		if out := c.Post(bg, rc.URL(), key, env); !out.OK() {
+		if out := c.Post(bg, rc.URL(), webhook.Keys{Current: key}, env); !out.OK() {
 			t.Fatalf("Post = %+v", out)
 		}
 	}

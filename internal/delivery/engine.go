@@ -24,9 +24,11 @@ type Queue interface {
 // Poster sends one attempt and classifies its outcome; *Client is the
 // Poster of pusher serve. Post must return within its own timeout (the
 // engine does not cancel ctx) and must not fail otherwise: every failure is
-// an Outcome.
+// an Outcome. keys are what the attempt is signed with (store.Delivery.Keys
+// at the attempt): X-iZettle-Signature with keys.Current, and the
+// rotation and Standard Webhooks headers when keys ask for them.
 type Poster interface {
-	Post(ctx context.Context, destination, signingKey string, env webhook.Envelope) Outcome
+	Post(ctx context.Context, destination string, keys webhook.Keys, env webhook.Envelope) Outcome
 }
 
 // Defaults of the Engine's zero fields, and of pusher serve's flags.
@@ -39,6 +41,7 @@ const (
 	DefaultWorkers         = 512
 	DefaultPerOrganization = 64
 	DefaultPerSubscription = 4 // 1 would be strict per-subscription order
+	DefaultLeaseAhead      = 4
 
 	DefaultPollInterval       = 250 * time.Millisecond
 	DefaultFailingNoticeEvery = 24 * time.Hour
@@ -59,14 +62,36 @@ type Engine struct {
 	Timeout time.Duration
 	Logger  *slog.Logger
 
-	Schedule           webhook.Schedule // default webhook.ZettleSchedule
-	Workers            int              // concurrent attempts in all; default DefaultWorkers
-	PerSubscription    int              // concurrent attempts per ACTIVE subscription; default DefaultPerSubscription (1 = strict order)
-	PerOrganization    int              // concurrent attempts per organization; default DefaultPerOrganization
-	PollInterval       time.Duration    // how often due retries are looked for; default DefaultPollInterval
-	FailingNoticeEvery time.Duration    // at most one "failing" notice per subscription per this; default DefaultFailingNoticeEvery
-	Retention          time.Duration    // delivered messages and events are pruned after this; default DefaultRetention
-	PruneInterval      time.Duration    // how often data older than Retention is pruned; default DefaultPruneInterval
+	Schedule webhook.Schedule // default webhook.ZettleSchedule
+	Workers  int              // concurrent attempts in all; default DefaultWorkers
+	// PerSubscription is how many attempts of one ACTIVE subscription this
+	// engine has in flight at a time; default DefaultPerSubscription (1 =
+	// strict order).
+	PerSubscription int
+	// LeaseAhead: the store leases up to PerSubscription × LeaseAhead
+	// messages of a subscription, so that an attempt's slot is free for the
+	// next POST once the attempt ends, not once its result is committed;
+	// the messages beyond PerSubscription wait in the engine, and are given
+	// back unsent after a failure or on shutdown. It also multiplies the
+	// leased messages the engine holds in all (Workers × LeaseAhead, of
+	// which Workers are posted at a time). Default DefaultLeaseAhead; 1
+	// turns it off; with PerSubscription 1 it is off, to keep strict order.
+	//
+	// The cap on concurrent requests is each engine's own: the store bounds
+	// a subscription's leased messages, not its requests, so with N
+	// instances on one database a destination may see up to
+	// min(N × PerSubscription, PerSubscription × LeaseAhead) requests of one
+	// subscription at a time. A kill -9 loses the results not committed
+	// yet: up to PerSubscription × LeaseAhead messages of a subscription are
+	// sent again (at least once). PerOrganization counts leased messages,
+	// waiting ones included.
+	LeaseAhead         int
+	PerOrganization    int           // leased messages (in flight or waiting) per organization; default DefaultPerOrganization
+	PollInterval       time.Duration // how often due retries are looked for; default DefaultPollInterval
+	FailingNoticeEvery time.Duration // at most one "failing" notice per subscription per this; default DefaultFailingNoticeEvery
+	OperatorSink       bool          // queue operator-sink copies of the notices too (webhook.RetryPolicy.OperatorSink)
+	Retention          time.Duration // delivered messages and events are pruned after this; default DefaultRetention
+	PruneInterval      time.Duration // how often data older than Retention is pruned; default DefaultPruneInterval
 	// LeaseFor is how long a claimed message stays leased: an instance that
 	// dies holding it delays its redelivery by at most this plus
 	// ReleaseInterval. Default DefaultLeaseFor(Timeout).
@@ -95,6 +120,9 @@ func (e *Engine) init() {
 		}
 		if e.PerSubscription <= 0 {
 			e.PerSubscription = DefaultPerSubscription
+		}
+		if e.LeaseAhead <= 0 {
+			e.LeaseAhead = DefaultLeaseAhead
 		}
 		if e.PollInterval <= 0 {
 			e.PollInterval = DefaultPollInterval
@@ -146,80 +174,65 @@ func DefaultLeaseFor(timeout time.Duration) time.Duration { return 3*timeout + 3
 
 // Run delivers messages until ctx is cancelled, then stops claiming, lets
 // attempts in flight finish (each is bounded by the client timeout), records
-// them and returns nil.
+// them, releases the messages it leased ahead unsent and returns nil.
 func (e *Engine) Run(ctx context.Context) error {
 	e.init()
-	jobs := make(chan *store.Delivery, e.Workers)
-	results := make(chan store.AttemptResult, e.Workers)
-	slots := &slots{free: e.Workers}
+	p := newPipeline(ctx, e)
 
 	var workers sync.WaitGroup
 	for range e.Workers {
-		workers.Go(func() { e.work(jobs, results, slots) })
+		workers.Go(p.work)
 	}
 	recorded := make(chan struct{})
-	go func() { defer close(recorded); e.record(ctx, results, jobs, slots) }()
+	go func() { defer close(recorded); e.record(ctx, p) }()
 	maintained := make(chan struct{})
 	go func() { defer close(maintained); e.maintain(ctx) }()
 
-	e.claimLoop(ctx, jobs, slots)
+	e.claimLoop(ctx, p)
 	<-recorded // the recorder stops claiming once ctx is cancelled
-	close(jobs)
+	close(p.jobs)
 	workers.Wait()
-	close(results)
+	close(p.results)
 	<-maintained
 	return nil
 }
 
-// slots counts free workers. Claims reserve slots first, so jobs never
-// holds more deliveries than there are workers to take them.
-type slots struct {
-	mu   sync.Mutex
-	free int
+// depth is how many messages of one subscription are leased at most:
+// PerSubscription × LeaseAhead, or 1 for strict order.
+func (e *Engine) depth() int {
+	if e.PerSubscription == 1 {
+		return 1
+	}
+	return e.PerSubscription * e.LeaseAhead
 }
 
-// reserveAll takes every free slot and returns how many.
-func (s *slots) reserveAll() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := s.free
-	s.free = 0
-	return n
-}
-
-func (s *slots) release(n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.free += n
+// held is how many leased messages the engine holds at most.
+func (e *Engine) held() int {
+	if e.PerSubscription == 1 {
+		return e.Workers
+	}
+	return e.Workers * e.LeaseAhead
 }
 
 func (e *Engine) claimParams(limit int) store.ClaimParams {
-	return store.ClaimParams{Now: e.Now(), Limit: limit, PerSubscription: e.PerSubscription,
+	return store.ClaimParams{Now: e.Now(), Limit: limit, PerSubscription: e.depth(),
 		PerOrganization: e.PerOrganization, LeaseFor: e.LeaseFor}
 }
 
-// dispatch hands claimed deliveries to the workers and returns the unused
-// part of the reservation.
-func dispatch(ds []*store.Delivery, reserved int, jobs chan<- *store.Delivery, s *slots) {
-	for _, d := range ds {
-		jobs <- d
-	}
-	s.release(reserved - len(ds))
-}
-
-// claimLoop claims as many messages as there are free workers whenever it is
+// claimLoop claims as many messages as there are free slots whenever it is
 // woken (new messages) or the poll interval passes (due retries). After each
 // recorded batch the recorder claims too. It returns when ctx is cancelled.
-func (e *Engine) claimLoop(ctx context.Context, jobs chan<- *store.Delivery, s *slots) {
+func (e *Engine) claimLoop(ctx context.Context, p *pipeline) {
 	tick := time.NewTicker(e.PollInterval)
 	defer tick.Stop()
 	for ctx.Err() == nil {
-		if n := s.reserveAll(); n > 0 {
+		if n := p.slots.reserveAll(); n > 0 {
 			ds, err := e.Queue.ClaimMessages(context.WithoutCancel(ctx), e.claimParams(n))
 			if err != nil {
 				e.Logger.Error("claim messages", "err", err)
 			}
-			dispatch(ds, n, jobs, s)
+			rel := p.dispatch(ds, n)
+			p.send(report{release: rel}, len(rel))
 			if len(ds) == n {
 				continue // there may be more
 			}
@@ -229,15 +242,6 @@ func (e *Engine) claimLoop(ctx context.Context, jobs chan<- *store.Delivery, s *
 		case <-e.wake:
 		case <-tick.C:
 		}
-	}
-}
-
-// work runs attempts until jobs is closed. A worker's slot is free again
-// once its attempt's result is queued for recording.
-func (e *Engine) work(jobs <-chan *store.Delivery, results chan<- store.AttemptResult, s *slots) {
-	for d := range jobs {
-		results <- e.attemptResult(d, e.attempt(d))
-		s.release(1) // after the send, so idle slots mean every result is queued
 	}
 }
 
@@ -255,14 +259,14 @@ func (e *Engine) attempt(d *store.Delivery) (out Outcome) {
 	}()
 	// Sends are not cancelled by shutdown: the client timeout bounds them,
 	// and a finished attempt is worth recording.
-	return e.Client.Post(context.Background(), d.Destination, d.SigningKey, d.Envelope)
+	return e.Client.Post(context.Background(), d.Destination, d.Keys(e.Now()), d.Envelope)
 }
 
 func (e *Engine) attemptResult(d *store.Delivery, out Outcome) store.AttemptResult {
 	r := store.AttemptResult{
 		DeliveryID: d.ID, LeaseToken: d.LeaseToken, StartedAt: out.StartedAt, Duration: out.Duration,
 		StatusCode: out.StatusCode, ErrorClass: out.Class, ErrorDetail: out.Detail, Timeout: e.Timeout,
-		RetryAfter: out.RetryAfter, ResponseBody: out.Body,
+		RetryAfter: out.RetryAfter, ResponseBody: out.Body, RemoteAddr: out.RemoteAddr,
 	}
 	if !out.OK() {
 		e.Logger.Info("delivery failed", "subscription", d.SubscriptionUUID, "messageId", d.Envelope.MessageID,
@@ -271,61 +275,81 @@ func (e *Engine) attemptResult(d *store.Delivery, out Outcome) store.AttemptResu
 	return r
 }
 
-// record writes results in batches — everything that arrived while the
-// previous batch was written goes into the next — and in the same write
-// claims the next messages for the free workers (none once ctx is
-// cancelled). It returns when ctx is cancelled and no attempt is in flight,
-// or when results is closed.
-func (e *Engine) record(ctx context.Context, results <-chan store.AttemptResult, jobs chan<- *store.Delivery, s *slots) {
+// record writes results and releases in batches — everything that
+// arrived while the previous batch was written goes into the next — and in
+// the same write claims the next messages for the free slots (none once
+// ctx is cancelled). It returns when ctx is cancelled and the engine holds
+// nothing (every report written), or when results is closed.
+func (e *Engine) record(ctx context.Context, p *pipeline) {
+	var carry []store.Lease // releases of the recorder's own claims, for the next batch
 	for {
-		batch, ok := e.nextBatch(ctx, results, s)
+		batch, ok := e.nextBatch(ctx, p, len(carry) == 0)
 		if !ok {
 			return
 		}
+		var (
+			results []store.AttemptResult
+			failed  []string
+		)
+		release := carry
+		carry = nil
+		for _, r := range batch {
+			if r.attempted {
+				results = append(results, r.result)
+				if !r.result.Succeeded() {
+					failed = append(failed, r.sub)
+				}
+			}
+			release = append(release, r.release...)
+		}
 		n := 0
 		if ctx.Err() == nil {
-			n = s.reserveAll()
+			n = p.slots.reserveAll()
 		}
 		rec := store.RecordParams{
-			Results: batch, Now: e.Now(),
+			Results: results, Release: release, Now: e.Now(),
 			Policy: webhook.RetryPolicy{Schedule: e.Schedule, FailingNoticeEvery: e.FailingNoticeEvery,
-				MaxRetryAfter: webhook.DefaultMaxRetryAfter},
+				MaxRetryAfter: webhook.DefaultMaxRetryAfter, OperatorSink: e.OperatorSink},
 		}
 		ds, err := e.Queue.RecordAndClaim(context.Background(), rec, e.claimParams(n))
 		if err != nil {
 			// The leases expire and the messages are tried again: at least once.
-			e.Logger.Error("record attempts", "err", err, "attempts", len(batch))
-		} else if e.OnRecorded != nil {
-			e.OnRecorded(batch)
+			e.Logger.Error("record attempts", "err", err, "attempts", len(results), "releases", len(release))
+		} else if e.OnRecorded != nil && len(results) > 0 {
+			e.OnRecorded(results)
 		}
-		dispatch(ds, n, jobs, s)
+		p.recorded(failed)
+		// The recorder does not send to results, which it alone drains:
+		// what its claim must release goes into its next batch.
+		carry = p.dispatch(ds, n)
+		p.slots.release(len(carry))
 	}
 }
 
-// nextBatch waits for at least one result and takes all that are queued. It
-// reports false when there will be no more: results is closed, or ctx is
-// cancelled and every worker is idle with nothing queued.
-func (e *Engine) nextBatch(ctx context.Context, results <-chan store.AttemptResult, s *slots) ([]store.AttemptResult, bool) {
-	var first store.AttemptResult
-	for {
+// nextBatch waits for at least one report (if wait is set) and takes all
+// that are queued. It reports false when there will be no more: results is
+// closed, or ctx is cancelled and the engine holds nothing, every report
+// taken.
+func (e *Engine) nextBatch(ctx context.Context, p *pipeline, wait bool) ([]report, bool) {
+	var batch []report
+	for wait {
 		select {
-		case r, ok := <-results:
+		case r, ok := <-p.results:
 			if !ok {
 				return nil, false
 			}
-			first = r
+			batch = append(batch, r)
 		case <-time.After(e.PollInterval):
-			if ctx.Err() != nil && e.idle(s) && len(results) == 0 {
+			if ctx.Err() != nil && p.idle() && len(p.results) == 0 {
 				return nil, false
 			}
 			continue
 		}
 		break
 	}
-	batch := []store.AttemptResult{first}
 	for len(batch) < 256 {
 		select {
-		case r, ok := <-results:
+		case r, ok := <-p.results:
 			if !ok {
 				return batch, true
 			}
@@ -335,13 +359,6 @@ func (e *Engine) nextBatch(ctx context.Context, results <-chan store.AttemptResu
 		}
 	}
 	return batch, true
-}
-
-// idle reports whether no attempt is in flight or queued.
-func (e *Engine) idle(s *slots) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.free == e.Workers
 }
 
 // releaseExpired returns messages whose lease expired to the queue, such as

@@ -34,7 +34,8 @@ type call struct {
 	N           int       // order of arrival, from 0
 	At          time.Time // when Post was called
 	Destination string
-	SigningKey  string
+	SigningKey  string       // Keys.Current
+	Keys        webhook.Keys // what the engine asked to sign with
 	Envelope    webhook.Envelope
 	InFlight    int // calls in progress when it was made, this one included
 
@@ -49,8 +50,8 @@ func newFakePoster(answer func(c *call) delivery.Outcome) *fakePoster {
 
 // Post implements delivery.Poster. StartedAt and Duration of the outcome are
 // the call's, on the fake clock.
-func (p *fakePoster) Post(_ context.Context, destination, signingKey string, env webhook.Envelope) delivery.Outcome {
-	c := &call{At: time.Now(), Destination: destination, SigningKey: signingKey, Envelope: env}
+func (p *fakePoster) Post(_ context.Context, destination string, keys webhook.Keys, env webhook.Envelope) delivery.Outcome {
+	c := &call{At: time.Now(), Destination: destination, SigningKey: keys.Current, Keys: keys, Envelope: env}
 	p.mu.Lock()
 	c.N = len(p.calls)
 	p.calls = append(p.calls, c)

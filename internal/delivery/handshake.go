@@ -27,8 +27,10 @@ func TestMessage(org, subscriptionUUID string, now time.Time) webhook.Envelope {
 const ForbiddenDestinationMessage = "must resolve to a public address: pusher does not deliver to loopback, " +
 	"private, link-local or other internal or special-purpose addresses"
 
-// Handshake sends a TestMessage for a subscription, signed with its new
-// key, and returns nil if the destination answered 2xx. Otherwise it returns
+// Handshake sends a TestMessage for a subscription, signed with its keys
+// at now as any delivery is (webhook.SigningKeys: its new key, the previous
+// one during a rotation overlap, the Standard Webhooks headers when its
+// settings ask for them), and returns nil if the destination answered 2xx. Otherwise it returns
 // the Zettle error for the create request: 422 VALIDATION_ERROR (see
 // ErrForbiddenDestination) when the destination's host, or the address it
 // resolves to when dialled, is one the client's guard refuses; 400
@@ -39,7 +41,8 @@ func (c *Client) Handshake(ctx context.Context, s *webhook.Subscription, now tim
 	if c.forbidden(ctx, s.Destination) {
 		return ErrForbiddenDestination()
 	}
-	out := c.Post(ctx, s.Destination, s.SigningKey, TestMessage(s.OrganizationUUID, s.UUID, now))
+	keys := webhook.SigningKeys(s.SigningKey, s.PreviousSigningKey, s.PreviousKeyExpires, s.Settings.StandardWebhooks, now)
+	out := c.Post(ctx, s.Destination, keys, TestMessage(s.OrganizationUUID, s.UUID, now))
 	switch {
 	case out.OK():
 		return nil

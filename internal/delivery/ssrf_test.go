@@ -65,7 +65,7 @@ func TestPostRefusesLoopbackAtDial(t *testing.T) {
 	forms := loopbackForms(port, port6)
 	refused := 0
 	for _, dest := range forms {
-		out := c.Post(bg, dest, "key", env)
+		out := c.Post(bg, dest, webhook.Keys{Current: "key"}, env)
 		if out.Class != webhook.ClassForbiddenDestination || out.StatusCode != 0 {
 			t.Errorf("Post(%s) = class %q status %d (%s), want %s", dest, out.Class, out.StatusCode, out.Detail, webhook.ClassForbiddenDestination)
 			continue
@@ -241,7 +241,7 @@ func TestRedirectToInternalAddressNotFollowed(t *testing.T) {
 	for _, allow := range []string{"127.0.0.2/32", "127.0.0.0/8"} {
 		g := &ssrf.Guard{Allow: []netip.Prefix{netip.MustParsePrefix(allow)}}
 		c := delivery.NewClient(testUserAgent, testTimeout, 4, delivery.WithGuard(g))
-		out := c.Post(bg, dest, "key", webhook.NewEnvelope("org", webhook.ProductUpdated, "id", `{}`, time.Now()))
+		out := c.Post(bg, dest, webhook.Keys{Current: "key"}, webhook.NewEnvelope("org", webhook.ProductUpdated, "id", `{}`, time.Now()))
 		if out.Class != webhook.ClassRedirect || out.StatusCode != http.StatusTemporaryRedirect {
 			t.Errorf("allow %s: Post = class %q status %d, want %s 307", allow, out.Class, out.StatusCode, webhook.ClassRedirect)
 		}

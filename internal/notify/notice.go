@@ -10,7 +10,10 @@
 //     configured by ParseSMTPURL from PUSHER_SMTP_URL;
 //   - Sender: a background loop that takes due notices from a durable Outbox
 //     (implemented by the store) and sends them, retrying with backoff while
-//     the SMTP server is unavailable, so no notice is lost.
+//     the SMTP server is unavailable, so no notice is lost;
+//   - OperatorSink: POSTs the notices of the operator channel as signed JSON
+//     events (OperatorEvent) to the operator's URL, for the Sender
+//     (docs/extensions.md, "Operator event sink").
 //
 // Which notices exist, and how often (at most one "failing" notice per
 // subscription a day), is decided in the domain (webhook.AfterAttempt); the

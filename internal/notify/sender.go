@@ -64,12 +64,21 @@ func ScaledBackoff(first time.Duration) func(attempt int) time.Duration {
 type Sender struct {
 	Outbox Outbox // required
 
-	// Mailer sends one notice, normally a *Mailer. Nil means no SMTP server
-	// is configured: each due notice is then logged once per Run at Info
-	// (id, kind, to, subject) and stays unsent in the outbox, so it goes out
-	// once a later process has a Mailer. As nothing is marked, each poll then
-	// asks the outbox for all pending notices (logged ones plus a batch).
+	// Mailer sends one e-mail notice (webhook.ChannelEmail), normally a
+	// *Mailer. Nil means no SMTP server is configured: each due e-mail
+	// notice is then logged once per Run at Info (id, kind, to, subject)
+	// and stays unsent in the outbox, so it goes out once a later process
+	// has a Mailer. As nothing is marked, each poll then asks the outbox for
+	// all pending notices (logged ones plus a batch).
 	Mailer interface {
+		Send(ctx context.Context, n webhook.Notice) error
+	}
+
+	// Operator sends one operator-sink notice (webhook.ChannelOperator),
+	// normally an *OperatorSink. Nil means the sink is off: such notices
+	// (queued while it was on) are logged and kept as e-mails are without
+	// a Mailer.
+	Operator interface {
 		Send(ctx context.Context, n webhook.Notice) error
 	}
 
@@ -97,8 +106,10 @@ type Sender struct {
 // while a poll finds a full batch.
 //
 // An SMTP outage never stops it: a failed notice is marked failed with
-// retryAt = now + Backoff(Attempts+1) and the rest of that batch waits for
-// the next poll, so an outage costs one send attempt per poll. Outbox errors
+// retryAt = now + Backoff(Attempts+1) and the rest of that batch's notices
+// of the same channel wait for the next poll, so an outage costs one send
+// attempt per poll; the other channel's notices go on (an outage of the
+// operator sink is handled alike, and delays no e-mail). Outbox errors
 // are logged and retried at the next poll. A notice that was sent but could
 // not be marked sent is not sent again by this Run; marking is retried.
 //
@@ -113,6 +124,7 @@ func (s *Sender) Run(ctx context.Context) error {
 		now:          s.Now,
 		backoff:      s.Backoff,
 		mailer:       s.Mailer,
+		operator:     s.Operator,
 		logged:       map[int64]bool{},
 		sentUnmarked: map[int64]time.Time{},
 	}
@@ -127,6 +139,9 @@ func (s *Sender) Run(ctx context.Context) error {
 	}
 	if m, ok := r.mailer.(*Mailer); ok && m == nil {
 		r.mailer = nil // a nil *Mailer in the interface is "no SMTP", not a crash
+	}
+	if o, ok := r.operator.(*OperatorSink); ok && o == nil {
+		r.operator = nil
 	}
 	interval := s.Interval
 	if interval <= 0 {
@@ -157,22 +172,41 @@ type run struct {
 	log     *slog.Logger
 	now     func() time.Time
 	backoff func(int) time.Duration
-	mailer  interface {
-		Send(context.Context, webhook.Notice) error
-	}
-	logged       map[int64]bool      // notices logged without a mailer
+	mailer  noticeSender
+	// operator is the operator sink's sender; nil when it is off.
+	operator     noticeSender
+	logged       map[int64]bool      // notices logged without a sender for their channel
 	sentUnmarked map[int64]time.Time // sent, but MarkNoticeSent failed
 }
 
-// poll handles one batch of due notices. It reports whether to poll again
-// at once: the batch was full and every notice in it was handled.
-func (r *run) poll(ctx context.Context) bool {
-	limit := batchSize
-	if r.mailer == nil {
-		// Nothing is marked without a mailer, so the oldest notices stay due:
-		// ask for enough to also see the ones not logged yet.
-		limit = len(r.logged) + batchSize
+// noticeSender sends one notice of a channel.
+type noticeSender interface {
+	Send(context.Context, webhook.Notice) error
+}
+
+// senderOf returns the sender of n's channel, or nil if it has none.
+func (r *run) senderOf(n webhook.Notice) noticeSender {
+	if n.Channel == webhook.ChannelOperator {
+		return r.operator
 	}
+	return r.mailer
+}
+
+// outcome is what became of one send.
+type outcome int
+
+const (
+	sent       outcome = iota // sent and marked
+	sendFailed                // the channel failed; marked failed with a retry time
+	stopBatch                 // shutting down, or the outbox failed: the batch ends
+)
+
+// poll handles one batch of due notices. It reports whether to poll again
+// at once: the batch was full and every notice in it was sent.
+func (r *run) poll(ctx context.Context) bool {
+	// Notices without a sender are not marked, so the oldest stay due: ask
+	// for enough to also see the ones not logged yet.
+	limit := len(r.logged) + batchSize
 	due, err := r.Outbox.DueNotices(ctx, r.now(), limit)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -180,58 +214,76 @@ func (r *run) poll(ctx context.Context) bool {
 		}
 		return false
 	}
-	if r.mailer == nil {
-		r.logUnsent(due, len(due) < limit)
-		return false
-	}
+	kept := map[int64]bool{}                   // due notices without a sender
+	failed := map[webhook.NoticeChannel]bool{} // channels that failed in this batch
 	for _, n := range due {
 		if ctx.Err() != nil {
 			return false
 		}
-		if !r.send(ctx, n) {
-			return false
+		to, ch := r.senderOf(n), n.Channel.OrEmail()
+		switch {
+		case to == nil:
+			kept[n.ID] = true
+			r.logKept(n)
+		case failed[ch]:
+			// Most failures (server down, AUTH refused) hit every notice
+			// of a channel alike: leave the rest for the next poll.
+		default:
+			switch r.send(ctx, to, n) {
+			case sendFailed:
+				failed[ch] = true
+			case stopBatch:
+				return false
+			}
 		}
 	}
-	return len(due) == limit
+	if len(due) < limit {
+		r.logged = kept // every due notice was seen: forget those that left the outbox
+	}
+	return len(kept) == 0 && len(failed) == 0 && len(due) == limit
 }
 
-// send sends one notice and records the outcome. It reports whether the
-// batch may go on.
-func (r *run) send(ctx context.Context, n webhook.Notice) bool {
+// noticeAttrs are the log attributes naming n: an e-mail's recipient, or
+// the operator channel.
+func noticeAttrs(n webhook.Notice) []any {
+	if n.Channel == webhook.ChannelOperator {
+		return []any{"id", n.ID, "kind", n.Kind, "channel", webhook.ChannelOperator}
+	}
+	return []any{"id", n.ID, "kind", n.Kind, "to", n.To}
+}
+
+// send sends one notice with to and records the outcome.
+func (r *run) send(ctx context.Context, to noticeSender, n webhook.Notice) outcome {
 	if at, ok := r.sentUnmarked[n.ID]; ok {
 		if !r.markSent(ctx, n, at) {
-			return false
+			return stopBatch
 		}
 		delete(r.sentUnmarked, n.ID)
-		return true
+		return sent
 	}
-	err := r.mailer.Send(ctx, n)
+	err := to.Send(ctx, n)
 	if err != nil {
 		if ctx.Err() != nil {
-			return false // shutting down; the notice stays due
+			return stopBatch // shutting down; the notice stays due
 		}
 		attempt := n.Attempts + 1
 		retryAt := r.now().Add(r.backoff(attempt))
-		r.log.Warn("notify: sending notice failed; will retry",
-			"id", n.ID, "kind", n.Kind, "to", n.To, "attempt", attempt,
-			"retry_at", retryAt.UTC().Format(time.RFC3339), "err", err)
+		r.log.Warn("notify: sending notice failed; will retry", append(noticeAttrs(n), "attempt", attempt,
+			"retry_at", retryAt.UTC().Format(time.RFC3339), "err", err)...)
 		mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)
 		defer cancel()
 		if err := r.Outbox.MarkNoticeFailed(mctx, n.ID, err.Error(), retryAt); err != nil {
 			r.log.Error("notify: recording failed notice failed", "id", n.ID, "err", err)
 		}
-		// Most failures (server down, AUTH refused) hit every notice alike:
-		// leave the rest of the batch for the next poll.
-		return false
+		return sendFailed
 	}
 	at := r.now()
-	r.log.Info("notify: notice sent", "id", n.ID, "kind", n.Kind, "to", n.To,
-		"subscription", n.SubscriptionUUID)
+	r.log.Info("notify: notice sent", append(noticeAttrs(n), "subscription", n.SubscriptionUUID)...)
 	if !r.markSent(ctx, n, at) {
 		r.sentUnmarked[n.ID] = at
-		return false
+		return stopBatch
 	}
-	return true
+	return sent
 }
 
 // markSent records a sent notice and reports whether that worked.
@@ -246,21 +298,19 @@ func (r *run) markSent(ctx context.Context, n webhook.Notice, at time.Time) bool
 	return true
 }
 
-// logUnsent logs each notice not logged before. complete says due holds
-// every due notice, so ids not in it have left the outbox and are forgotten.
-func (r *run) logUnsent(due []webhook.Notice, complete bool) {
-	seen := make(map[int64]bool, len(due))
-	for _, n := range due {
-		seen[n.ID] = true
-		if r.logged[n.ID] {
-			continue
-		}
-		r.logged[n.ID] = true
-		subject, _, _ := Render(n)
-		r.log.Info("notify: no SMTP configured; notice kept in the outbox",
-			"id", n.ID, "kind", n.Kind, "to", n.To, "subject", subject)
+// logKept logs a notice without a sender for its channel, unless this Run
+// logged it before.
+func (r *run) logKept(n webhook.Notice) {
+	if r.logged[n.ID] {
+		return
 	}
-	if complete {
-		r.logged = seen
+	r.logged[n.ID] = true
+	if n.Channel == webhook.ChannelOperator {
+		r.log.Info("notify: no operator webhook configured; notice kept in the outbox",
+			"id", n.ID, "kind", n.Kind, "subscription", n.SubscriptionUUID)
+		return
 	}
+	subject, _, _ := Render(n)
+	r.log.Info("notify: no SMTP configured; notice kept in the outbox",
+		"id", n.ID, "kind", n.Kind, "to", n.To, "subject", subject)
 }

@@ -142,3 +142,62 @@ func TestUnopenableKeysAreNotSignedWith(t *testing.T) {
 		db.ReleaseLeases(ctx, now.Add(time.Second))
 	}
 }
+
+// The previous signing key of a rotation is sealed at rest too, on every
+// write (SaveSigning, CreateSubscription, Import), and opened on every read
+// and claim.
+func TestPreviousSigningKeysAreSealedAtRest(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), sqlite.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	st := secrets.Store{Store: db, Sealer: sealer(t, keyA)}
+	now := time.Now()
+	sub := &webhook.Subscription{UUID: "f02f80f8-8f35-11eb-8dcd-0242ac130003", OrganizationUUID: "org", ClientID: "c",
+		TransportName: webhook.TransportWebhook, Destination: "https://x.example/", ContactEmail: "ops@example.com",
+		Status: webhook.Active, SigningKey: "first-key", Created: now, Updated: now, Settings: webhook.DefaultSettings()}
+	if err := st.CreateSubscription(ctx, sub); err != nil {
+		t.Fatal(err)
+	}
+	rotated := *sub
+	rotated.Rotate("second-key", now, time.Hour)
+	if err := st.SaveSigning(ctx, &rotated); err != nil {
+		t.Fatal(err)
+	}
+	if rotated.SigningKey != "second-key" || rotated.PreviousSigningKey != "first-key" {
+		t.Error("SaveSigning changed the caller's subscription")
+	}
+	raw, err := db.SubscriptionByUUID(ctx, sub.UUID)
+	if err != nil || !secrets.IsSealed(raw.SigningKey) || !secrets.IsSealed(raw.PreviousSigningKey) {
+		t.Fatalf("stored keys %q / %q, %v; want both sealed", raw.SigningKey, raw.PreviousSigningKey, err)
+	}
+	check := func(where string, s *webhook.Subscription, err error) {
+		t.Helper()
+		if err != nil || s.SigningKey != "second-key" || s.PreviousSigningKey != "first-key" {
+			t.Errorf("%s = %+v, %v; want the plain keys", where, s, err)
+		}
+	}
+	byUUID, err := st.SubscriptionByUUID(ctx, sub.UUID)
+	check("SubscriptionByUUID", byUUID, err)
+	orgSubs, err := st.OrganizationSubscriptions(ctx, "org")
+	if len(orgSubs) != 1 {
+		t.Fatalf("OrganizationSubscriptions = %v, %v", orgSubs, err)
+	}
+	check("OrganizationSubscriptions", orgSubs[0], err)
+	one, err := st.Subscription(ctx, "org", "c", sub.UUID)
+	check("Subscription", one, err)
+	mid := webhook.MessageID("org", webhook.ProductCreated, "e1")
+	st.Publish(ctx, []store.Event{{SourceEventName: webhook.ProductCreated, EventID: "e1", Now: now,
+		Envelope: webhook.NewEnvelope("org", webhook.ProductCreated, mid, `{}`, now)}})
+	ds, err := st.ClaimMessages(ctx, store.ClaimParams{Now: now, Limit: 1, PerSubscription: 1, LeaseFor: time.Minute})
+	if err != nil || len(ds) != 1 || ds[0].SigningKey != "second-key" || ds[0].PreviousSigningKey != "first-key" {
+		t.Errorf("claimed %+v, %v; want both plain keys for signing", ds, err)
+	}
+	db.ReleaseLeases(ctx, now.Add(time.Hour))
+	other := secrets.Store{Store: db, Sealer: sealer(t, keyB)}
+	if ds, err := other.ClaimMessages(ctx, store.ClaimParams{Now: now, Limit: 1, PerSubscription: 1, LeaseFor: time.Minute}); err == nil || len(ds) != 0 {
+		t.Errorf("claim with the wrong key = %+v, %v; want the delivery left out with an error", ds, err)
+	}
+}

@@ -31,7 +31,33 @@ func (s Store) Subscription(ctx context.Context, org, clientID, uuid string) (*w
 	if err != nil {
 		return nil, err
 	}
-	return sub, s.open(&sub.SigningKey)
+	return sub, s.openSubscription(sub)
+}
+
+// SubscriptionByUUID implements store.DeliveryLog, opening the signing
+// keys.
+func (s Store) SubscriptionByUUID(ctx context.Context, uuid string) (*webhook.Subscription, error) {
+	sub, err := s.Store.SubscriptionByUUID(ctx, uuid)
+	if err != nil {
+		return nil, err
+	}
+	return sub, s.openSubscription(sub)
+}
+
+// OrganizationSubscriptions implements store.DeliveryLog, opening the
+// signing keys.
+func (s Store) OrganizationSubscriptions(ctx context.Context, org string) ([]*webhook.Subscription, error) {
+	return s.openAll(s.Store.OrganizationSubscriptions(ctx, org))
+}
+
+// SaveSigning implements store.DeliveryLog, sealing the signing keys
+// (notices hold none).
+func (s Store) SaveSigning(ctx context.Context, sub *webhook.Subscription, notices ...webhook.Notice) error {
+	sealed, err := s.sealed(sub)
+	if err != nil {
+		return err
+	}
+	return s.Store.SaveSigning(ctx, sealed, notices...)
 }
 
 // Subscriptions implements store.Store, opening the signing keys.
@@ -69,11 +95,23 @@ func (s Store) Import(ctx context.Context, b store.ImportBatch) (store.ImportCou
 	return s.Store.Import(ctx, b)
 }
 
+// sealed returns a copy of sub with its signing keys sealed.
 func (s Store) sealed(sub *webhook.Subscription) (*webhook.Subscription, error) {
 	c := *sub
 	var err error
-	c.SigningKey, err = s.Sealer.Seal(sub.SigningKey)
+	if c.SigningKey, err = s.Sealer.Seal(sub.SigningKey); err != nil {
+		return nil, err
+	}
+	c.PreviousSigningKey, err = s.Sealer.Seal(sub.PreviousSigningKey)
 	return &c, err
+}
+
+// openSubscription opens the signing keys of sub.
+func (s Store) openSubscription(sub *webhook.Subscription) error {
+	if err := s.open(&sub.SigningKey); err != nil {
+		return err
+	}
+	return s.open(&sub.PreviousSigningKey)
 }
 
 func (s Store) open(key *string) error {
@@ -89,19 +127,23 @@ func (s Store) openAll(subs []*webhook.Subscription, err error) ([]*webhook.Subs
 		if err != nil {
 			break
 		}
-		err = s.open(&sub.SigningKey)
+		err = s.openSubscription(sub)
 	}
 	return subs, err
 }
 
-// openDeliveries opens the signing key of each delivery and leaves out
-// those whose key does not open (with the error): a message must never be
-// signed with a sealed or empty key. It stays leased and is tried again when
+// openDeliveries opens the signing keys (current and previous) of each
+// delivery and leaves out those whose keys do not open (with the error): a
+// message must never be signed with a sealed or empty key. It stays leased and is tried again when
 // its lease expires, once the right key is configured.
 func (s Store) openDeliveries(ds []*store.Delivery, err error) ([]*store.Delivery, error) {
 	out := ds[:0]
 	for _, d := range ds {
-		if oerr := s.open(&d.SigningKey); oerr != nil {
+		oerr := s.open(&d.SigningKey)
+		if oerr == nil {
+			oerr = s.open(&d.PreviousSigningKey)
+		}
+		if oerr != nil {
 			err = errors.Join(err, fmt.Errorf("message %d of subscription %s: %w", d.ID, d.SubscriptionUUID, oerr))
 			continue
 		}

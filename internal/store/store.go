@@ -94,18 +94,27 @@ type Store interface {
 	UnsentNotices(ctx context.Context) ([]webhook.Notice, error)
 	// Import writes what another store exported, keeping what is already
 	// there: a subscription whose uuid exists, a message whose (messageId,
-	// subscription) exists, an event whose messageId exists and a notice
-	// with the same subscription, kind and creation time are skipped, so an
-	// import can be repeated. Leased messages are imported as pending.
+	// subscription) exists, an event whose messageId exists, a notice
+	// with the same subscription, kind, creation time and channel and a message's
+	// Tombstone whose uuid has one are skipped, so an import can be
+	// repeated. Leased messages are imported as pending.
 	Import(ctx context.Context, b ImportBatch) (ImportCounts, error)
 
 	// Prune deletes what is older than before: delivered messages and dead
 	// letters finished before it with their attempts, sent notices, and
 	// events created before it that no message refers to any more (so
-	// re-posting such an event is no longer a duplicate). Pending and leased
-	// messages and unsent notices are kept. It returns the number of events
-	// deleted.
+	// re-posting such an event is no longer a duplicate), the
+	// DeletedSubscription of subscriptions deleted before it that have no
+	// dead letters left, and Replay idempotency keys created before it.
+	// Pending and leased messages and unsent notices are kept. It returns
+	// the number of events deleted.
 	Prune(ctx context.Context, before time.Time) (int, error)
+	// DeliveryLog is what integrators and operators read and do through
+	// pusher's extension API and dashboard (docs/extensions.md).
+	DeliveryLog
+	// Activity is what the operator dashboard charts (activity.go).
+	Activity
+
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
 	// Close releases the database.
@@ -121,6 +130,19 @@ type RecordParams struct {
 	Results []AttemptResult
 	Policy  webhook.RetryPolicy
 	Now     time.Time
+	// Release returns leased messages that were never sent to the queue,
+	// after the results and before the claim: each is pending again with
+	// its lease cleared and its attempts unchanged, only while it is still
+	// leased with that token (a lease that expired and was claimed again is
+	// not touched). The subscription is not changed, so a FAILING one's
+	// released messages wait for its next retry like any other.
+	Release []Lease
+}
+
+// Lease names a leased message: its row and the token of its lease.
+type Lease struct {
+	DeliveryID int64
+	LeaseToken string
 }
 
 // Event is one event to publish, with its envelope already built.
@@ -148,9 +170,9 @@ type PublishResult struct {
 //
 // For each ACTIVE subscription, pending messages are leased oldest first
 // while fewer than PerSubscription of its messages are leased (1 while
-// its LastAttemptTimedOut is set). For each FAILING subscription whose next
-// retry is due and that has no leased message, only its oldest pending
-// message is leased. At most PerOrganization messages of one organization
+// its LastAttemptTimedOut or its Settings.StrictOrder is set). For each
+// FAILING subscription whose next retry is due and that has no leased
+// message, only its oldest pending message is leased. At most PerOrganization messages of one organization
 // are leased at a time (0 = no limit), so one tenant's slow destinations
 // cannot take every worker. At most Limit messages are leased in all, taken
 // round-robin across subscriptions.
@@ -175,6 +197,17 @@ type Delivery struct {
 	EventNames       []string
 	Envelope         webhook.Envelope
 	Attempts         int // attempts before this one
+
+	// The subscription's rotation state and settings, for Keys.
+	PreviousSigningKey string
+	PreviousKeyExpires time.Time
+	StandardWebhooks   bool
+	StrictOrder        bool // the claim leased at most one message of the subscription
+}
+
+// Keys returns what the delivery is signed with at now.
+func (d *Delivery) Keys(now time.Time) webhook.Keys {
+	return webhook.SigningKeys(d.SigningKey, d.PreviousSigningKey, d.PreviousKeyExpires, d.StandardWebhooks, now)
 }
 
 // AttemptResult is the outcome of one delivery attempt.
@@ -189,6 +222,7 @@ type AttemptResult struct {
 	Timeout      time.Duration // the delivery timeout in force
 	RetryAfter   time.Duration // Retry-After of a 429 or 503 answer; 0 if none
 	ResponseBody []byte        // first 1 KiB
+	RemoteAddr   string        // IP:port dialled; "" if no connection was made
 }
 
 // Succeeded reports whether the attempt delivered the message.
@@ -210,6 +244,10 @@ type MessageRecord struct {
 	ThenDelete       bool // a disconnect event: delete the subscription once delivered
 	CreatedAt        time.Time
 	FinishedAt       time.Time // dead letters: when they died
+	// Tombstone is what is kept of the deleted subscription of a dead
+	// letter (see DeliveryLog.DeletedSubscription), so that it stays
+	// readable in the store imported into; nil for other messages.
+	Tombstone *DeletedSubscription
 }
 
 // ImportBatch is a part of another store's state for Import.
@@ -259,6 +297,7 @@ type Attempt struct {
 	ErrorDetail  string
 	RetryAfter   time.Duration
 	ResponseBody []byte
+	RemoteAddr   string // IP:port dialled; "" if no connection was made
 }
 
 // NoticeRecord is an outbox entry with its sending state.

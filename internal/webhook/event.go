@@ -122,3 +122,21 @@ func RequiredScopes(names []string) []string {
 	}
 	return scopes
 }
+
+// Replayable reports whether events named name may be replayed into a
+// subscription: every publishable event except the disconnect events, which
+// were addressed to one client and would announce a disconnection again.
+func Replayable(name string) bool { return IsPublishable(name) && !IsDisconnect(name) }
+
+// ReplayNames are the event names a replay into s covers when none are
+// asked for: those s subscribes to (every public event when it lists none)
+// that are Replayable, in catalogue order; never nil.
+func (s *Subscription) ReplayNames() []string {
+	names := []string{}
+	for _, t := range EventTypes {
+		if Replayable(t.Name) && s.Wants(t.Name) {
+			names = append(names, t.Name)
+		}
+	}
+	return names
+}

@@ -51,6 +51,13 @@ type Subscription struct {
 	// destination that never answers ties up one worker, not several, and
 	// an update does not re-arm it.
 	LastAttemptTimedOut bool
+
+	// pusher's extensions (docs/extensions.md), not part of Zettle's JSON.
+	Settings Settings
+	// PreviousSigningKey is the key SigningKey replaced at the last
+	// rotation; deliveries are signed with it too until PreviousKeyExpires.
+	PreviousSigningKey string
+	PreviousKeyExpires time.Time
 }
 
 // Wants reports whether an event named eventName is delivered to s.

@@ -3,10 +3,16 @@ package webhook
 import "time"
 
 // RetryPolicy is what decides a subscription's fate after failed attempts:
-// the retry schedule and how often a "failing" notice may be sent.
+// the retry schedule, how often a "failing" notice may be sent and whether
+// the operator event sink is told too.
 type RetryPolicy struct {
 	Schedule           Schedule      // ZettleSchedule unless configured
 	FailingNoticeEvery time.Duration // at most one failing notice per subscription per this; 0 = no limit
+	// OperatorSink adds to every failing, recovered and deleted (retries
+	// exhausted) notice a copy for the operator event sink
+	// (ChannelOperator). The copy of a failing notice is made at every
+	// start of a failing episode: FailingNoticeEvery throttles e-mails only.
+	OperatorSink bool
 	// MaxRetryAfter caps how far a destination's Retry-After (on 429 or
 	// 503) may push its next retry; 0 ignores Retry-After.
 	MaxRetryAfter time.Duration
@@ -41,9 +47,24 @@ type Transition struct {
 	// Delete says to delete the subscription and turn its undelivered
 	// messages into dead letters.
 	Delete bool
-	// Notice is the notice to queue, or nil. The store fills in
-	// HeldMessages (recovered) or Undelivered (deleted).
+	// Notice is the e-mail notice to queue, or nil. The store fills in
+	// HeldMessages (recovered) or Undelivered (deleted), also of Operator.
 	Notice *Notice
+	// Operator is the operator-sink notice to queue (RetryPolicy.OperatorSink),
+	// or nil.
+	Operator *Notice
+}
+
+// Notices returns the notices of t to queue: Notice, then Operator, each
+// if set.
+func (t Transition) Notices() []*Notice {
+	var ns []*Notice
+	for _, n := range []*Notice{t.Notice, t.Operator} {
+		if n != nil {
+			ns = append(ns, n)
+		}
+	}
+	return ns
 }
 
 // AfterAttempt decides what follows an attempt of one of s's messages:
@@ -58,6 +79,9 @@ type Transition struct {
 //     began): failures+1 and the next retry from the schedule;
 //   - a failure of a message leased before the episode began changes nothing;
 //   - when the schedule is exhausted, s is deleted with a "deleted" notice;
+//   - with p.OperatorSink, each of these notices has an operator copy, and
+//     a failing episode that starts within p.FailingNoticeEvery of the last
+//     failing e-mail has one too (without the e-mail);
 //   - a Retry-After from the destination delays the next retry (never
 //     earlier than the schedule), by at most p.MaxRetryAfter;
 //   - an attempt that timed out marks s LastAttemptTimedOut (one attempt in
@@ -68,7 +92,7 @@ func (s *Subscription) AfterAttempt(p RetryPolicy, a Attempt) Transition {
 	var t Transition
 	switch {
 	case a.OK:
-		t = s.afterSuccess(a)
+		t = s.afterSuccess(p, a)
 	case s.Status != Failing:
 		t = s.startFailing(p, a)
 	case !a.LeasedAt.Before(s.FailingSince):
@@ -107,7 +131,15 @@ func (p RetryPolicy) retryAt(scheduled time.Time, a Attempt) time.Time {
 	return scheduled
 }
 
-func (s *Subscription) afterSuccess(a Attempt) Transition {
+// withOperator adds to t the operator copy of n, if p asks for one.
+func (p RetryPolicy) withOperator(t Transition, n *Notice) Transition {
+	if p.OperatorSink {
+		t.Operator = n.forOperator()
+	}
+	return t
+}
+
+func (s *Subscription) afterSuccess(p RetryPolicy, a Attempt) Transition {
 	if a.ThenDelete {
 		return Transition{Delete: true}
 	}
@@ -118,38 +150,39 @@ func (s *Subscription) afterSuccess(a Attempt) Transition {
 	next.Status, next.FailingSince, next.Failures, next.NextRetryAt = Active, time.Time{}, 0, time.Time{}
 	n := newNotice(NoticeRecovered, s, a.Now)
 	n.FailingSince = s.FailingSince
-	return Transition{Subscription: &next, Notice: n}
+	return p.withOperator(Transition{Subscription: &next, Notice: n}, n)
 }
 
 func (s *Subscription) startFailing(p RetryPolicy, a Attempt) Transition {
 	retry, ok := p.Schedule.Next(a.Now, 1)
 	if !ok {
-		return s.exhaust(a)
+		return s.exhaust(p, a)
 	}
 	next := *s
 	next.Status, next.FailingSince, next.Failures, next.NextRetryAt = Failing, a.Now, 1, p.retryAt(retry, a)
 	t := Transition{Subscription: &next}
+	n := newNotice(NoticeFailing, s, a.Now)
+	n.Failure, n.NextAttemptAt, n.DeleteAt = a.Failure, next.NextRetryAt, p.Schedule.Last(a.Now)
 	if s.LastFailingNoticeAt.IsZero() || a.Now.Sub(s.LastFailingNoticeAt) >= p.FailingNoticeEvery {
 		next.LastFailingNoticeAt = a.Now
-		t.Notice = newNotice(NoticeFailing, s, a.Now)
-		t.Notice.Failure, t.Notice.NextAttemptAt, t.Notice.DeleteAt = a.Failure, next.NextRetryAt, p.Schedule.Last(a.Now)
+		t.Notice = n
 	}
-	return t
+	return p.withOperator(t, n)
 }
 
 func (s *Subscription) failAgain(p RetryPolicy, a Attempt) Transition {
 	failures := s.Failures + 1
 	retry, ok := p.Schedule.Next(s.FailingSince, failures)
 	if !ok {
-		return s.exhaust(a)
+		return s.exhaust(p, a)
 	}
 	next := *s
 	next.Failures, next.NextRetryAt = failures, p.retryAt(retry, a)
 	return Transition{Subscription: &next}
 }
 
-func (s *Subscription) exhaust(a Attempt) Transition {
+func (s *Subscription) exhaust(p RetryPolicy, a Attempt) Transition {
 	n := newNotice(NoticeDeleted, s, a.Now)
 	n.FailingSince, n.Failure = s.FailingSince, a.Failure
-	return Transition{Delete: true, Notice: n}
+	return p.withOperator(Transition{Delete: true, Notice: n}, n)
 }

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -165,5 +166,108 @@ func TestAfterAttemptMarksTimeouts(t *testing.T) {
 	}
 	if tr := s.AfterAttempt(p, Attempt{Failure: Failure{Class: ClassHTTPStatus}, LeasedAt: t0, Now: t0}); tr.Subscription.LastAttemptTimedOut {
 		t.Error("an HTTP error marked the subscription as timing out")
+	}
+}
+
+func TestAfterAttemptOperatorSink(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	schedule := Schedule{{Count: 2, Interval: time.Minute}}
+	fail := Failure{Class: ClassHTTPStatus, StatusCode: 503}
+	active := Subscription{UUID: "s", OrganizationUUID: "o", Status: Active, ContactEmail: "ops@example.com",
+		Destination: "https://x.example/", EventNames: []string{ProductCreated}}
+	failing := active
+	failing.Status, failing.FailingSince, failing.Failures, failing.NextRetryAt = Failing, t0, 1, t0.Add(time.Minute)
+	lastRetry := failing
+	lastRetry.Failures, lastRetry.NextRetryAt = 2, t0.Add(2*time.Minute)
+	noticed := active
+	noticed.LastFailingNoticeAt = t0.Add(-time.Hour)
+	later := t0.Add(time.Minute)
+
+	tests := []struct {
+		name          string
+		sub           Subscription
+		a             Attempt
+		sink          bool
+		email, sinkTo NoticeKind // "" = none
+	}{
+		{"failing, sink off", active, Attempt{Failure: fail, LeasedAt: t0, Now: t0}, false, NoticeFailing, ""},
+		{"failing, sink on", active, Attempt{Failure: fail, LeasedAt: t0, Now: t0}, true, NoticeFailing, NoticeFailing},
+		{"throttled failing e-mail, sink off", noticed, Attempt{Failure: fail, LeasedAt: t0, Now: t0}, false, "", ""},
+		{"throttled failing e-mail still reaches the sink", noticed, Attempt{Failure: fail, LeasedAt: t0, Now: t0}, true, "", NoticeFailing},
+		{"recovered, sink off", failing, Attempt{OK: true, LeasedAt: later, Now: later}, false, NoticeRecovered, ""},
+		{"recovered, sink on", failing, Attempt{OK: true, LeasedAt: later, Now: later}, true, NoticeRecovered, NoticeRecovered},
+		{"deleted on exhaustion, sink off", lastRetry, Attempt{Failure: fail, LeasedAt: t0.Add(2 * time.Minute), Now: t0.Add(2 * time.Minute)}, false, NoticeDeleted, ""},
+		{"deleted on exhaustion, sink on", lastRetry, Attempt{Failure: fail, LeasedAt: t0.Add(2 * time.Minute), Now: t0.Add(2 * time.Minute)}, true, NoticeDeleted, NoticeDeleted},
+		{"delivered disconnect tells nobody", active, Attempt{OK: true, ThenDelete: true, LeasedAt: t0, Now: t0}, true, "", ""},
+		{"failed probe tells nobody", failing, Attempt{Failure: fail, LeasedAt: later, Now: later}, true, "", ""},
+		{"success of an ACTIVE subscription tells nobody", active, Attempt{OK: true, LeasedAt: t0, Now: t0}, true, "", ""},
+	}
+	kind := func(n *Notice) NoticeKind {
+		if n == nil {
+			return ""
+		}
+		return n.Kind
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := RetryPolicy{Schedule: schedule, FailingNoticeEvery: 24 * time.Hour, OperatorSink: tt.sink}
+			tr := tt.sub.AfterAttempt(p, tt.a)
+			if kind(tr.Notice) != tt.email || kind(tr.Operator) != tt.sinkTo {
+				t.Fatalf("e-mail notice %q, operator notice %q; want %q, %q", kind(tr.Notice), kind(tr.Operator), tt.email, tt.sinkTo)
+			}
+			if tr.Notice != nil && tr.Notice.Channel != ChannelEmail {
+				t.Errorf("e-mail notice on channel %q", tr.Notice.Channel)
+			}
+			var want []NoticeKind
+			for _, k := range []NoticeKind{tt.email, tt.sinkTo} {
+				if k != "" {
+					want = append(want, k)
+				}
+			}
+			var got []NoticeKind
+			for _, n := range tr.Notices() {
+				got = append(got, n.Kind)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("Notices() = %v, want %v (e-mail first)", got, want)
+			}
+			op := tr.Operator
+			if op == nil {
+				return
+			}
+			if op.Channel != ChannelOperator || op.SubscriptionUUID != "s" || op.OrganizationUUID != "o" ||
+				op.To != active.ContactEmail || !op.CreatedAt.Equal(tt.a.Now) || len(op.EventNames) != 1 {
+				t.Errorf("operator notice = %+v", op)
+			}
+			if e := tr.Notice; e != nil {
+				// The same facts; only the channel differs, and the copies
+				// do not share the event names.
+				c := *op
+				c.Channel, c.EventNames = ChannelEmail, e.EventNames
+				if c.Failure != e.Failure || !c.NextAttemptAt.Equal(e.NextAttemptAt) || !c.DeleteAt.Equal(e.DeleteAt) ||
+					!c.FailingSince.Equal(e.FailingSince) || c.Kind != e.Kind {
+					t.Errorf("operator copy %+v differs from the e-mail %+v", op, e)
+				}
+				op.EventNames[0] = "changed"
+				if e.EventNames[0] == "changed" {
+					t.Error("the operator copy shares its event names with the e-mail")
+				}
+			}
+			if tt.sinkTo == NoticeFailing && (op.Failure != fail || !op.NextAttemptAt.Equal(t0.Add(time.Minute)) || !op.DeleteAt.Equal(t0.Add(2*time.Minute))) {
+				t.Errorf("operator failing notice = %+v", op)
+			}
+		})
+	}
+}
+
+func TestKeyRotatedNotice(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	s := &Subscription{UUID: "s", OrganizationUUID: "o", ContactEmail: "ops@example.com", Destination: "https://x.example/",
+		SigningKey: "old"}
+	s.Rotate("new", t0, time.Hour)
+	n := s.KeyRotatedNotice(t0)
+	if n.Kind != NoticeKeyRotated || n.Channel != ChannelOperator || n.SubscriptionUUID != "s" || n.OrganizationUUID != "o" ||
+		!n.CreatedAt.Equal(t0) || !n.PreviousKeyExpires.Equal(t0.Add(time.Hour)) || n.EventNames == nil {
+		t.Errorf("KeyRotatedNotice = %+v", n)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/pusher-hq/pusher/internal/store"
 )
@@ -30,7 +31,7 @@ func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) (out []*st
 //
 // The first statement picks the subscriptions that may have messages to
 // lease (an ACTIVE one with pending messages and fewer than PerSubscription
-// leased, a FAILING one that is due, has pending messages and none leased),
+// leased, or than 1 after a timeout or with strict order, a FAILING one that is due, has pending messages and none leased),
 // those whose oldest pending message is oldest first, at most Limit of
 // them, and locks them FOR NO KEY UPDATE in uuid order. It keeps the locked
 // uuids in the transaction-local setting pusher.claim for the second
@@ -59,7 +60,7 @@ const (
 	WHERE EXISTS (SELECT 1 FROM messages m WHERE m.subscription_uuid = c.uuid AND m.state = 'pending')
 	  AND CASE c.status
 		WHEN 'ACTIVE' THEN (SELECT count(*) FROM messages m
-			WHERE m.subscription_uuid = c.uuid AND m.state = 'leased') < CASE WHEN c.last_attempt_timed_out THEN 1 ELSE $2::int END
+			WHERE m.subscription_uuid = c.uuid AND m.state = 'leased') < CASE WHEN c.last_attempt_timed_out OR c.strict_order THEN 1 ELSE $2::int END
 		ELSE c.next_retry_at <= $1
 			AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.subscription_uuid = c.uuid AND m.state = 'leased')
 	  END
@@ -75,7 +76,7 @@ const (
 
 	claimLeaseSQL = `WITH free AS (
 	SELECT s.uuid, s.organization_uuid AS org, CASE s.status
-		WHEN 'ACTIVE' THEN CASE WHEN s.last_attempt_timed_out THEN 1 ELSE $2::int END - (SELECT count(*) FROM messages m
+		WHEN 'ACTIVE' THEN CASE WHEN s.last_attempt_timed_out OR s.strict_order THEN 1 ELSE $2::int END - (SELECT count(*) FROM messages m
 			WHERE m.subscription_uuid = s.uuid AND m.state = 'leased')
 		ELSE CASE WHEN s.next_retry_at <= $1 AND NOT EXISTS (SELECT 1 FROM messages m
 			WHERE m.subscription_uuid = s.uuid AND m.state = 'leased') THEN 1 ELSE 0 END
@@ -101,7 +102,8 @@ UPDATE messages m SET state = 'leased', lease_token = $4, leased_at = $1, lease_
 FROM chosen c, subscriptions s, events e
 WHERE m.id = c.id AND m.state = 'pending' AND s.uuid = m.subscription_uuid AND e.message_id = m.message_id
 RETURNING m.id, m.lease_token, m.leased_at, m.attempts, s.uuid, s.organization_uuid, s.destination,
-	s.signing_key, s.contact_email, s.event_names,
+	s.signing_key, s.contact_email, s.event_names, s.previous_signing_key, s.previous_key_expires_at,
+	s.standard_webhooks, s.strict_order,
 	e.organization_uuid, e.message_uuid, e.event_name, e.message_id, e.payload, e.timestamp`
 )
 
@@ -125,11 +127,15 @@ func queueClaim(b *pgx.Batch, p store.ClaimParams, skipLocked bool, out *[]*stor
 }
 
 func scanDelivery(row pgx.CollectableRow) (*store.Delivery, error) {
-	var d store.Delivery
-	e := &d.Envelope
+	var (
+		d           store.Delivery
+		e           = &d.Envelope
+		prevExpires pgtype.Timestamptz
+	)
 	err := row.Scan(&d.ID, &d.LeaseToken, &d.LeasedAt, &d.Attempts, &d.SubscriptionUUID, &d.OrganizationUUID,
-		&d.Destination, &d.SigningKey, &d.ContactEmail, &d.EventNames,
+		&d.Destination, &d.SigningKey, &d.ContactEmail, &d.EventNames, &d.PreviousSigningKey, &prevExpires,
+		&d.StandardWebhooks, &d.StrictOrder,
 		&e.OrganizationUUID, &e.MessageUUID, &e.EventName, &e.MessageID, &e.Payload, &e.Timestamp)
-	d.LeasedAt, d.EventNames = d.LeasedAt.UTC(), nonNil(d.EventNames)
+	d.LeasedAt, d.EventNames, d.PreviousKeyExpires = d.LeasedAt.UTC(), nonNil(d.EventNames), fromNull(prevExpires)
 	return &d, err
 }

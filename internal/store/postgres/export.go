@@ -18,8 +18,10 @@ func (db *DB) UndeliveredMessages(ctx context.Context, after int64, limit int) (
 	defer wrap(&err, "postgres.UndeliveredMessages(after %d)", after)
 	rows, _ := db.pool.Query(ctx, `SELECT m.id, m.subscription_uuid, m.state, m.attempts, m.then_delete_subscription,
 			m.created_at, m.finished_at, e.organization_uuid, e.message_uuid, e.event_name, e.message_id, e.payload,
-			e.timestamp, e.event_id, e.created_at
+			e.timestamp, e.event_id, e.created_at,
+			d.organization_uuid, d.client_id, d.event_names, d.destination, d.deleted_at, d.exhausted
 		FROM messages m JOIN events e ON e.message_id = m.message_id
+		LEFT JOIN deleted_subscriptions d ON d.uuid = m.subscription_uuid AND m.state = 'dead'
 		WHERE m.state <> 'delivered' AND m.id > $1 ORDER BY m.id LIMIT $2`, after, limit)
 	return pgx.CollectRows(rows, scanMessageRecord)
 }
@@ -29,10 +31,21 @@ func scanMessageRecord(row pgx.CollectableRow) (store.MessageRecord, error) {
 		r        store.MessageRecord
 		e        = &r.Event.Envelope
 		finished pgtype.Timestamptz
+		tOrg     pgtype.Text
+		tClient  pgtype.Text
+		tNames   []string
+		tDest    pgtype.Text
+		tDeleted pgtype.Timestamptz
+		tExh     pgtype.Bool
 	)
 	err := row.Scan(&r.ID, &r.SubscriptionUUID, &r.State, &r.Attempts, &r.ThenDelete, &r.CreatedAt, &finished,
 		&e.OrganizationUUID, &e.MessageUUID, &e.EventName, &e.MessageID, &e.Payload, &e.Timestamp,
-		&r.Event.EventID, &r.Event.Now)
+		&r.Event.EventID, &r.Event.Now, &tOrg, &tClient, &tNames, &tDest, &tDeleted, &tExh)
+	if tOrg.Valid {
+		r.Tombstone = &store.DeletedSubscription{UUID: r.SubscriptionUUID, OrganizationUUID: tOrg.String,
+			ClientID: tClient.String, EventNames: nonNil(tNames), Destination: tDest.String, DeletedAt: fromNull(tDeleted),
+			Exhausted: tExh.Bool}
+	}
 	r.CreatedAt, r.FinishedAt, r.Event.Now = r.CreatedAt.UTC(), fromNull(finished), r.Event.Now.UTC()
 	r.Event.SourceEventName = e.EventName
 	return r, err
@@ -72,6 +85,11 @@ func importBatch(b store.ImportBatch, counts *store.ImportCounts) *pgx.Batch {
 		state := m.State
 		if state == store.StateLeased {
 			state = store.StatePending
+		}
+		if d := m.Tombstone; d != nil {
+			batch.Queue(`INSERT INTO deleted_subscriptions (uuid, organization_uuid, client_id, event_names, destination,
+					deleted_at, exhausted) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (uuid) DO NOTHING`,
+				m.SubscriptionUUID, d.OrganizationUUID, d.ClientID, nonNil(d.EventNames), d.Destination, d.DeletedAt, d.Exhausted)
 		}
 		batch.Queue(`INSERT INTO messages (message_id, subscription_uuid, state, attempts, then_delete_subscription,
 				created_at, finished_at) VALUES ($1, $2, $3, $4, $5, $6, $7)

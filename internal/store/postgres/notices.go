@@ -14,30 +14,31 @@ import (
 )
 
 // Inserting a notice: insertNoticeSQL takes held_messages and undelivered
-// as $16 and $17; the two others count them (the subscription's pending
+// as $18 and $19; the two others count them (the subscription's pending
 // and leased messages) when the statement runs, for RecordAndClaim, whose
 // writes are all sent before any result is read. A notice with the same
-// subscription, kind and creation time exists already only after an
+// subscription, kind, creation time and channel exists already only after an
 // import, or when one RecordAndClaim call writes the same notice twice;
 // it is kept once.
 const (
 	noticeInsertHead = `INSERT INTO notices (kind, subscription_uuid, organization_uuid, recipient, destination,
 	event_names, failure_class, failure_status_code, failure_detail, failure_timeout_us, next_attempt_at, delete_at,
-	failing_since, created_at, next_send_at, attempts, held_messages, undelivered)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, `
-	noticeInsertTail   = `) ON CONFLICT (subscription_uuid, kind, created_at) DO NOTHING`
+	failing_since, created_at, next_send_at, attempts, channel, previous_key_expires_at, held_messages, undelivered)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16, $17, `
+	noticeInsertTail   = `) ON CONFLICT (subscription_uuid, kind, created_at, channel) DO NOTHING`
 	countUndelivered   = `(SELECT count(*) FROM messages WHERE subscription_uuid = $2 AND state IN ('pending', 'leased'))`
-	insertNoticeSQL    = noticeInsertHead + `$16, $17` + noticeInsertTail
+	insertNoticeSQL    = noticeInsertHead + `$18, $19` + noticeInsertTail
 	insertRecoveredSQL = noticeInsertHead + countUndelivered + `, 0` + noticeInsertTail
 	insertDeletedSQL   = noticeInsertHead + `0, ` + countUndelivered + noticeInsertTail
 )
 
-// noticeArgs are the arguments $1 to $15 of the notice inserts.
+// noticeArgs are the arguments $1 to $17 of the notice inserts.
 func noticeArgs(n *webhook.Notice) []any {
 	f := n.Failure
 	return []any{string(n.Kind), n.SubscriptionUUID, n.OrganizationUUID, n.To, n.Destination, nonNil(n.EventNames),
 		string(f.Class), f.StatusCode, f.Detail, f.Timeout.Microseconds(), nullTime(n.NextAttemptAt),
-		nullTime(n.DeleteAt), nullTime(n.FailingSince), n.CreatedAt, n.Attempts}
+		nullTime(n.DeleteAt), nullTime(n.FailingSince), n.CreatedAt, n.Attempts, string(n.Channel.OrEmail()),
+		nullTime(n.PreviousKeyExpires)}
 }
 
 // queueNotice queues the insert of a notice of a transition; the store
@@ -55,7 +56,7 @@ func queueNotice(b *pgx.Batch, n *webhook.Notice) {
 
 const noticeColumns = `id, kind, subscription_uuid, organization_uuid, recipient, destination, event_names,
 	failure_class, failure_status_code, failure_detail, failure_timeout_us, next_attempt_at, delete_at,
-	failing_since, held_messages, undelivered, created_at, attempts, last_error, sent_at`
+	failing_since, held_messages, undelivered, created_at, attempts, last_error, sent_at, channel, previous_key_expires_at`
 
 // DueNotices implements store.Store and notify.Outbox: it leases up to
 // limit due notices until now+store.NoticeLease, skipping those another
@@ -120,16 +121,18 @@ func scanNotice(row pgx.CollectableRow) (store.NoticeRecord, error) {
 	var (
 		r                                         store.NoticeRecord
 		n                                         = &r.Notice
-		kind, class                               string
+		kind, class, channel                      string
 		timeoutUS                                 int64
 		nextAttempt, deleteAt, failingSince, sent pgtype.Timestamptz
+		previousExpires                           pgtype.Timestamptz
 	)
 	err := row.Scan(&n.ID, &kind, &n.SubscriptionUUID, &n.OrganizationUUID, &n.To, &n.Destination, &n.EventNames,
 		&class, &n.Failure.StatusCode, &n.Failure.Detail, &timeoutUS, &nextAttempt, &deleteAt, &failingSince,
-		&n.HeldMessages, &n.Undelivered, &n.CreatedAt, &n.Attempts, &r.LastError, &sent)
+		&n.HeldMessages, &n.Undelivered, &n.CreatedAt, &n.Attempts, &r.LastError, &sent, &channel, &previousExpires)
 	n.Kind, n.Failure.Class, n.Failure.Timeout = webhook.NoticeKind(kind), webhook.Class(class), time.Duration(timeoutUS)*time.Microsecond
 	n.EventNames, n.CreatedAt = nonNil(n.EventNames), n.CreatedAt.UTC()
 	n.NextAttemptAt, n.DeleteAt, n.FailingSince = fromNull(nextAttempt), fromNull(deleteAt), fromNull(failingSince)
 	r.Attempts, r.SentAt = n.Attempts, fromNull(sent)
+	n.Channel, n.PreviousKeyExpires = webhook.NoticeChannel(channel), fromNull(previousExpires)
 	return r, err
 }

@@ -54,24 +54,32 @@ func (db *DB) QueueStats(ctx context.Context) (st store.QueueStats, err error) {
 // Attempts implements store.Store.
 func (db *DB) Attempts(ctx context.Context, messageRow int64) (attempts []store.Attempt, err error) {
 	defer wrap(&err, "postgres.Attempts(%d)", messageRow)
-	rows, _ := db.pool.Query(ctx, `SELECT started_at, duration_us, status_code, error_class, error_detail, retry_after_us,
-		response_body FROM attempts WHERE message_row = $1 ORDER BY id`, messageRow)
+	rows, _ := db.pool.Query(ctx, `SELECT `+attemptColumns+` FROM attempts WHERE message_row = $1 ORDER BY id`, messageRow)
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Attempt, error) {
-		var (
-			a         store.Attempt
-			us, retry int64
-			class     string
-		)
-		err := row.Scan(&a.StartedAt, &us, &a.StatusCode, &class, &a.ErrorDetail, &retry, &a.ResponseBody)
-		a.StartedAt, a.Duration, a.ErrorClass = a.StartedAt.UTC(), time.Duration(us)*time.Microsecond, webhook.Class(class)
-		a.RetryAfter = time.Duration(retry) * time.Microsecond
+		a, _, err := scanAttempt(row)
 		return a, err
 	})
 }
 
-// Prune implements store.Store: attempts of delivered messages started
-// before before, delivered messages finished before it, and events created
-// before it that no message refers to any more.
+const attemptColumns = `started_at, duration_us, status_code, error_class, error_detail, retry_after_us, response_body,
+	remote_addr, message_row`
+
+// scanAttempt reads a row of attemptColumns and returns it with its
+// message row.
+func scanAttempt(row pgx.Row) (store.Attempt, int64, error) {
+	var (
+		a          store.Attempt
+		us, retry  int64
+		class      string
+		messageRow int64
+	)
+	err := row.Scan(&a.StartedAt, &us, &a.StatusCode, &class, &a.ErrorDetail, &retry, &a.ResponseBody, &a.RemoteAddr, &messageRow)
+	a.StartedAt, a.Duration, a.ErrorClass = a.StartedAt.UTC(), time.Duration(us)*time.Microsecond, webhook.Class(class)
+	a.RetryAfter = time.Duration(retry) * time.Microsecond
+	return a, messageRow, err
+}
+
+// Prune implements store.Store.
 func (db *DB) Prune(ctx context.Context, before time.Time) (n int, err error) {
 	defer wrap(&err, "postgres.Prune")
 	err = db.inTx(ctx, func(tx pgx.Tx) error {
@@ -80,6 +88,9 @@ func (db *DB) Prune(ctx context.Context, before time.Time) (n int, err error) {
 			WHERE m.id = a.message_row AND m.state IN ('delivered', 'dead') AND m.finished_at < $1`, before)
 		b.Queue(`DELETE FROM messages WHERE state IN ('delivered', 'dead') AND finished_at < $1`, before)
 		b.Queue(`DELETE FROM notices WHERE sent_at < $1`, before)
+		b.Queue(`DELETE FROM deleted_subscriptions d WHERE d.deleted_at < $1
+			AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.subscription_uuid = d.uuid AND m.state = 'dead')`, before)
+		b.Queue(`DELETE FROM replays WHERE created_at < $1`, before)
 		b.Queue(`DELETE FROM events e WHERE e.created_at < $1
 			AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.message_id = e.message_id)`, before).
 			Exec(func(tag pgconn.CommandTag) error { n = int(tag.RowsAffected()); return nil })

@@ -16,15 +16,16 @@ import (
 // locks, every write and the claim in one batch, and the commit (plus the
 // begin).
 func (db *DB) RecordAndClaim(ctx context.Context, rec store.RecordParams, next store.ClaimParams) (out []*store.Delivery, err error) {
-	defer wrap(&err, "postgres.RecordAndClaim(%d results)", len(rec.Results))
+	defer wrap(&err, "postgres.RecordAndClaim(%d results, %d releases)", len(rec.Results), len(rec.Release))
 	err = db.inTx(ctx, func(tx pgx.Tx) error {
 		out = nil
-		subs, msgs, err := lockForRecord(ctx, tx, rec.Results)
+		subs, msgs, err := lockForRecord(ctx, tx, rec.Results, rec.Release)
 		if err != nil {
 			return err
 		}
 		b := &pgx.Batch{}
 		queueRecords(b, rec, subs, msgs)
+		queueRelease(b, rec.Release)
 		if next.Limit > 0 {
 			queueClaim(b, next, true, &out)
 		}
@@ -53,7 +54,9 @@ type leasedMessage struct {
 // uuid, then messages, by id, the order every writer of this package
 // follows, so instances do not deadlock. A subscription's uuid never
 // changes, so it is read before the message row is locked. A message is
-// found only while the result's lease holds (the fence).
+// found only while the result's lease holds (the fence). The messages of
+// rec.Release are locked with those of the results; their subscriptions
+// are not, since a release only takes a lease away.
 const (
 	lockRecordSubscriptionsSQL = `SELECT ` + subscriptionColumns + ` FROM subscriptions
 	WHERE uuid IN (SELECT subscription_uuid FROM messages WHERE id = ANY ($1))
@@ -64,25 +67,31 @@ const (
 )
 
 // lockForRecord locks the subscriptions and the still-leased messages of
-// results and returns them; a subscription deleted meanwhile is missing.
-func lockForRecord(ctx context.Context, tx pgx.Tx, results []store.AttemptResult) (map[string]*webhook.Subscription, map[lease]leasedMessage, error) {
+// results, and the still-leased messages of release, and returns them; a
+// subscription deleted meanwhile is missing.
+func lockForRecord(ctx context.Context, tx pgx.Tx, results []store.AttemptResult, release []store.Lease) (map[string]*webhook.Subscription, map[lease]leasedMessage, error) {
 	subs := map[string]*webhook.Subscription{}
 	msgs := map[lease]leasedMessage{}
-	if len(results) == 0 {
+	if len(results)+len(release) == 0 {
 		return subs, msgs, nil
 	}
-	ids, tokens := make([]int64, len(results)), make([]string, len(results))
-	for i, r := range results {
-		ids[i], tokens[i] = r.DeliveryID, r.LeaseToken
+	ids, tokens := make([]int64, 0, len(results)+len(release)), make([]string, 0, len(results)+len(release))
+	for _, r := range results {
+		ids, tokens = append(ids, r.DeliveryID), append(tokens, r.LeaseToken)
+	}
+	for _, l := range release {
+		ids, tokens = append(ids, l.DeliveryID), append(tokens, l.LeaseToken)
 	}
 	b := &pgx.Batch{}
-	b.Queue(lockRecordSubscriptionsSQL, ids).Query(func(rows pgx.Rows) error {
-		list, err := pgx.CollectRows(rows, scanSubscription)
-		for _, s := range list {
-			subs[s.UUID] = s
-		}
-		return err
-	})
+	if len(results) > 0 {
+		b.Queue(lockRecordSubscriptionsSQL, ids[:len(results)]).Query(func(rows pgx.Rows) error {
+			list, err := pgx.CollectRows(rows, scanSubscription)
+			for _, s := range list {
+				subs[s.UUID] = s
+			}
+			return err
+		})
+	}
 	b.Queue(lockRecordMessagesSQL, ids, tokens).Query(func(rows pgx.Rows) error {
 		var (
 			l lease
@@ -121,7 +130,7 @@ func queueRecords(b *pgx.Batch, rec store.RecordParams, subs map[string]*webhook
 		if found && sub == nil { // deleted by an earlier result: the lease died with its message
 			continue
 		}
-		queueAttempt(b, h.r, rec.Now)
+		queueAttempt(b, h.r, h.m.subscriptionUUID, rec.Now)
 		if !found { // deleted before: the attempt is recorded, nothing more
 			continue
 		}
@@ -131,16 +140,33 @@ func queueRecords(b *pgx.Batch, rec store.RecordParams, subs map[string]*webhook
 	}
 }
 
-// queueAttempt queues the attempt row of r and its message's new state:
-// delivered, or pending again.
-func queueAttempt(b *pgx.Batch, r store.AttemptResult, now time.Time) {
+// queueRelease queues the release of the messages of ls still leased with
+// their token: pending again, attempts unchanged. Their rows are locked
+// already (lockForRecord).
+func queueRelease(b *pgx.Batch, ls []store.Lease) {
+	if len(ls) == 0 {
+		return
+	}
+	ids, tokens := make([]int64, len(ls)), make([]string, len(ls))
+	for i, l := range ls {
+		ids[i], tokens[i] = l.DeliveryID, l.LeaseToken
+	}
+	b.Queue(`UPDATE messages m SET state = 'pending', lease_token = NULL
+		FROM unnest($1::bigint[], $2::text[]) AS r (id, token)
+		WHERE m.id = r.id AND m.lease_token = r.token AND m.state = 'leased'`, ids, tokens)
+}
+
+// queueAttempt queues the attempt row of r (a message of the subscription
+// subUUID) and its message's new state: delivered, or pending again.
+func queueAttempt(b *pgx.Batch, r store.AttemptResult, subUUID string, now time.Time) {
 	body := r.ResponseBody
 	if body == nil {
 		body = []byte{}
 	}
-	b.Queue(`INSERT INTO attempts (message_row, started_at, duration_us, status_code, error_class, error_detail,
-		retry_after_us, response_body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, r.DeliveryID, r.StartedAt,
-		r.Duration.Microseconds(), r.StatusCode, string(r.ErrorClass), r.ErrorDetail, r.RetryAfter.Microseconds(), body)
+	b.Queue(`INSERT INTO attempts (message_row, subscription_uuid, started_at, duration_us, status_code, error_class,
+		error_detail, retry_after_us, response_body, remote_addr) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		r.DeliveryID, subUUID, r.StartedAt, r.Duration.Microseconds(), r.StatusCode, string(r.ErrorClass), r.ErrorDetail,
+		r.RetryAfter.Microseconds(), body, r.RemoteAddr)
 	state, finished := store.StatePending, time.Time{}
 	if r.Succeeded() {
 		state, finished = store.StateDelivered, now
@@ -159,15 +185,16 @@ func queueTransition(b *pgx.Batch, sub *webhook.Subscription, t webhook.Transiti
 		sub = s
 	}
 	if !t.Delete {
-		if t.Notice != nil {
-			queueNotice(b, t.Notice)
+		for _, n := range t.Notices() {
+			queueNotice(b, n)
 		}
 		return sub
 	}
 	uuids := []string{sub.UUID}
-	b.Queue(deleteSubscriptionsSQL, uuids)
-	if t.Notice != nil {
-		queueNotice(b, t.Notice) // counts the undelivered messages before they die
+	exhausted := t.Notice != nil && t.Notice.Kind == webhook.NoticeDeleted // not a delivered disconnect
+	b.Queue(deleteSubscriptionsSQL, uuids, now, exhausted)
+	for _, n := range t.Notices() {
+		queueNotice(b, n) // counts the undelivered messages before they die
 	}
 	b.Queue(killMessagesSQL, uuids, now)
 	return nil

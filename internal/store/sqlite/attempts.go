@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -13,18 +14,45 @@ import (
 // RecordAndClaim implements store.Store. All results and the claim share
 // one savepoint of a group-commit transaction.
 func (db *DB) RecordAndClaim(ctx context.Context, rec store.RecordParams, next store.ClaimParams) (out []*store.Delivery, err error) {
-	defer wrap(&err, "sqlite.RecordAndClaim(%d results)", len(rec.Results))
+	defer wrap(&err, "sqlite.RecordAndClaim(%d results, %d releases)", len(rec.Results), len(rec.Release))
 	err = db.write(ctx, func(tx *wtx) error {
 		for _, r := range rec.Results {
 			if err := recordAttempt(tx, rec, r); err != nil && !errors.Is(err, errNoLease) {
 				return err
 			}
 		}
+		if err := releaseUnsent(tx, rec.Release); err != nil {
+			return err
+		}
 		var err error
 		out, err = claim(tx, next)
 		return err
 	})
 	return out, err
+}
+
+// releaseUnsent returns the messages of ls whose lease is still held to
+// the queue, as never attempted.
+func releaseUnsent(tx *wtx, ls []store.Lease) error {
+	if len(ls) == 0 {
+		return nil
+	}
+	list, err := json.Marshal(leasePairs(ls))
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(`UPDATE messages SET state = 'pending', lease_token = NULL
+		WHERE state = 'leased' AND (id, lease_token) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))`, string(list))
+	return err
+}
+
+// leasePairs returns ls as [id, token] pairs, for json_each.
+func leasePairs(ls []store.Lease) [][2]any {
+	out := make([][2]any, len(ls))
+	for i, l := range ls {
+		out[i] = [2]any{l.DeliveryID, l.LeaseToken}
+	}
+	return out
 }
 
 // errNoLease reports a result whose lease is no longer held.
@@ -46,7 +74,7 @@ func recordAttempt(tx *wtx, rec store.RecordParams, r store.AttemptResult) error
 	if err != nil {
 		return err
 	}
-	if err := insertAttempt(tx, r); err != nil {
+	if err := insertAttempt(tx, r, subUUID); err != nil {
 		return err
 	}
 	if err := finishMessage(tx, r, rec.Now); err != nil {
@@ -66,14 +94,15 @@ func recordAttempt(tx *wtx, rec store.RecordParams, r store.AttemptResult) error
 	return applyTransition(tx, sub.UUID, t, rec.Now)
 }
 
-func insertAttempt(tx *wtx, r store.AttemptResult) error {
+func insertAttempt(tx *wtx, r store.AttemptResult, subUUID string) error {
 	body := r.ResponseBody
 	if body == nil {
 		body = []byte{}
 	}
-	_, err := tx.Exec(`INSERT INTO attempts (message_row, started_at, duration_us, status_code, error_class, error_detail,
-			retry_after_us, response_body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, r.DeliveryID, micros(r.StartedAt),
-		r.Duration.Microseconds(), r.StatusCode, string(r.ErrorClass), r.ErrorDetail, r.RetryAfter.Microseconds(), body)
+	_, err := tx.Exec(`INSERT INTO attempts (message_row, subscription_uuid, started_at, duration_us, status_code, error_class,
+			error_detail, retry_after_us, response_body, remote_addr) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.DeliveryID, subUUID,
+		micros(r.StartedAt), r.Duration.Microseconds(), r.StatusCode, string(r.ErrorClass), r.ErrorDetail,
+		r.RetryAfter.Microseconds(), body, r.RemoteAddr)
 	return err
 }
 
@@ -92,12 +121,13 @@ func finishMessage(tx *wtx, r store.AttemptResult, now time.Time) error {
 // applyTransition writes t for the subscription uuid.
 func applyTransition(tx *wtx, uuid string, t webhook.Transition, now time.Time) error {
 	if t.Delete {
-		dead, err := deleteSubscription(tx, uuid, now)
+		exhausted := t.Notice != nil && t.Notice.Kind == webhook.NoticeDeleted // not a delivered disconnect
+		dead, err := deleteSubscription(tx, uuid, now, exhausted)
 		if err != nil {
 			return err
 		}
-		if t.Notice != nil {
-			t.Notice.Undelivered = dead
+		for _, n := range t.Notices() {
+			n.Undelivered = dead
 		}
 	} else if s := t.Subscription; s != nil {
 		if _, err := tx.Exec(`UPDATE subscriptions SET status = ?, failing_since = ?, failures = ?, next_retry_at = ?,
@@ -106,14 +136,16 @@ func applyTransition(tx *wtx, uuid string, t webhook.Transition, now time.Time) 
 			return err
 		}
 	}
-	if t.Notice == nil {
-		return nil
-	}
-	if t.Notice.Kind == webhook.NoticeRecovered {
-		if err := tx.QueryRow(`SELECT count(*) FROM messages WHERE subscription_uuid = ? AND state IN ('pending', 'leased')`,
-			uuid).Scan(&t.Notice.HeldMessages); err != nil {
+	for _, n := range t.Notices() {
+		if n.Kind == webhook.NoticeRecovered {
+			if err := tx.QueryRow(`SELECT count(*) FROM messages WHERE subscription_uuid = ? AND state IN ('pending', 'leased')`,
+				uuid).Scan(&n.HeldMessages); err != nil {
+				return err
+			}
+		}
+		if err := insertNotice(tx, n); err != nil {
 			return err
 		}
 	}
-	return insertNotice(tx, t.Notice)
+	return nil
 }

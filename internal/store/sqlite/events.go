@@ -85,7 +85,7 @@ func enqueueDisconnect(tx *wtx, ev store.Event) (int, error) {
 	n := 0
 	for _, s := range subs {
 		if !s.WantsDisconnect() {
-			if _, err := deleteSubscription(tx, s.UUID, ev.Now); err != nil {
+			if _, err := deleteSubscription(tx, s.UUID, ev.Now, false); err != nil {
 				return 0, err
 			}
 			continue

@@ -66,3 +66,59 @@ func mustExec(t *testing.T, db *sql.DB, query string, args ...any) {
 		t.Fatal(err)
 	}
 }
+
+// Migration 0006 gives existing subscriptions the default settings, the
+// dead letters of subscriptions deleted before it a tombstone, and
+// existing attempts their subscription.
+func TestMigrationOfTheDeliveryLog(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), FileName)
+	db, err := sql.Open("sqlite", dsn(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `CREATE TABLE migrations (name TEXT PRIMARY KEY) STRICT`); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"0001_init", "0002_queue_stats", "0003_rules_out_of_driver", "0004_isolation", "0005_heartbeat"} {
+		if err := applyMigration(ctx, db, "migrations/"+name+".sql"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC).UnixMicro()
+	mustExec(t, db, `INSERT INTO subscriptions (uuid, organization_uuid, client_id, transport_name, event_names, destination,
+		contact_email, status, signing_key, created_at, updated_at) VALUES
+		('live', 'org', 'client', 'WEBHOOK', '[]', 'https://x.example/', 'ops@example.com', 'ACTIVE', 'key', ?, ?)`, at, at)
+	mustExec(t, db, `INSERT INTO events (message_id, organization_uuid, event_name, event_id, message_uuid, payload, timestamp,
+		created_at) VALUES ('m1', 'org', 'ProductCreated', 'e1', 'u1', '{}', 't', ?)`, at)
+	mustExec(t, db, `INSERT INTO messages (id, message_id, subscription_uuid, state, attempts, created_at, finished_at) VALUES
+		(1, 'm1', 'live', 'delivered', 1, ?, ?), (2, 'm1', 'gone', 'dead', 1, ?, ?)`, at, at, at, at+1)
+	mustExec(t, db, `INSERT INTO attempts (message_row, started_at, duration_us, status_code, error_class, error_detail,
+		response_body) VALUES (1, ?, 1000, 200, '', '', x''), (2, ?, 1000, 500, 'status', '', x'')`, at, at)
+	if err := migrate(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	st, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	s, err := st.SubscriptionByUUID(ctx, "live")
+	if err != nil || s.Settings != webhook.DefaultSettings() || s.PreviousSigningKey != "" || !s.PreviousKeyExpires.IsZero() {
+		t.Errorf("migrated subscription = %+v, %v; want the default settings", s, err)
+	}
+	d, err := st.DeletedSubscription(ctx, "gone")
+	if err != nil || d.OrganizationUUID != "org" || d.ClientID != "" || d.EventNames == nil || d.DeletedAt.UnixMicro() != at+1 {
+		t.Errorf("tombstone of a subscription deleted before the migration = %+v, %v", d, err)
+	}
+	if _, err := st.DeletedSubscription(ctx, "live"); err == nil {
+		t.Error("a live subscription got a tombstone")
+	}
+	for sub, want := range map[string][2]int{"live": {1, 0}, "gone": {0, 1}} {
+		stats, err := st.AttemptStats(ctx, sub, time.UnixMicro(at))
+		if err != nil || stats.Delivered != want[0] || stats.Failed != want[1] {
+			t.Errorf("AttemptStats(%s) = %+v, %v; want %v", sub, stats, err, want)
+		}
+	}
+}

@@ -14,7 +14,7 @@ import (
 
 const noticeColumns = `id, kind, subscription_uuid, organization_uuid, recipient, destination, event_names,
 	failure_class, failure_status, failure_detail, failure_timeout_us, next_attempt_at, delete_at, failing_since,
-	held_messages, undelivered, created_at, attempts, last_error, sent_at`
+	held_messages, undelivered, created_at, attempts, last_error, sent_at, channel, previous_key_expires_at`
 
 // insertNotice queues n in the outbox, due at once.
 func insertNotice(tx *wtx, n *webhook.Notice) error {
@@ -24,12 +24,13 @@ func insertNotice(tx *wtx, n *webhook.Notice) error {
 	}
 	_, err = tx.Exec(`INSERT INTO notices (kind, subscription_uuid, organization_uuid, recipient, destination, event_names,
 			failure_class, failure_status, failure_detail, failure_timeout_us, next_attempt_at, delete_at, failing_since,
-			held_messages, undelivered, created_at, next_send_at, attempts)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			held_messages, undelivered, created_at, next_send_at, attempts, channel, previous_key_expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		string(n.Kind), n.SubscriptionUUID, n.OrganizationUUID, n.To, n.Destination, string(names),
 		string(n.Failure.Class), n.Failure.StatusCode, n.Failure.Detail, n.Failure.Timeout.Microseconds(),
 		nullMicros(n.NextAttemptAt), nullMicros(n.DeleteAt), nullMicros(n.FailingSince),
-		n.HeldMessages, n.Undelivered, micros(n.CreatedAt), micros(n.CreatedAt), n.Attempts)
+		n.HeldMessages, n.Undelivered, micros(n.CreatedAt), micros(n.CreatedAt), n.Attempts,
+		string(n.Channel.OrEmail()), nullMicros(n.PreviousKeyExpires))
 	return err
 }
 
@@ -98,13 +99,14 @@ func scanNotice(row scanner) (store.NoticeRecord, error) {
 	var (
 		r                                  store.NoticeRecord
 		n                                  = &r.Notice
-		kind, class, names                 string
+		kind, class, names, channel        string
 		timeoutUS, created                 int64
 		nextAttempt, deleteAt, since, sent sql.NullInt64
+		previousExpires                    sql.NullInt64
 	)
 	if err := row.Scan(&n.ID, &kind, &n.SubscriptionUUID, &n.OrganizationUUID, &n.To, &n.Destination, &names,
 		&class, &n.Failure.StatusCode, &n.Failure.Detail, &timeoutUS, &nextAttempt, &deleteAt, &since,
-		&n.HeldMessages, &n.Undelivered, &created, &r.Attempts, &r.LastError, &sent); err != nil {
+		&n.HeldMessages, &n.Undelivered, &created, &r.Attempts, &r.LastError, &sent, &channel, &previousExpires); err != nil {
 		return r, err
 	}
 	if err := json.Unmarshal([]byte(names), &n.EventNames); err != nil {
@@ -113,6 +115,7 @@ func scanNotice(row scanner) (store.NoticeRecord, error) {
 	n.Kind, n.Failure.Class, n.Failure.Timeout = webhook.NoticeKind(kind), webhook.Class(class), time.Duration(timeoutUS)*time.Microsecond
 	n.NextAttemptAt, n.DeleteAt, n.FailingSince = fromNullMicros(nextAttempt), fromNullMicros(deleteAt), fromNullMicros(since)
 	n.CreatedAt, n.Attempts, r.SentAt = fromMicros(created), r.Attempts, fromNullMicros(sent)
+	n.Channel, n.PreviousKeyExpires = webhook.NoticeChannel(channel), fromNullMicros(previousExpires)
 	return r, nil
 }
 

@@ -122,10 +122,10 @@ func probeQueues(tx *wtx, p store.ClaimParams) ([]queue, error) {
 
 // activeQueues returns, per ACTIVE subscription with pending messages, the
 // ids of its oldest pending messages that fit in its free slots (one slot
-// while its last attempt timed out).
+// while its last attempt timed out, or with strict order).
 func activeQueues(tx *wtx, perSubscription int) ([]queue, error) {
 	rows, err := tx.Query(`SELECT s.uuid, s.organization_uuid,
-			CASE WHEN s.last_attempt_timed_out THEN 1 ELSE ? END
+			CASE WHEN s.last_attempt_timed_out OR s.strict_order THEN 1 ELSE ? END
 			- (SELECT count(*) FROM messages m WHERE m.subscription_uuid = s.uuid AND m.state = 'leased')
 		FROM subscriptions s
 		WHERE s.status = 'ACTIVE' AND EXISTS (SELECT 1 FROM messages m WHERE m.subscription_uuid = s.uuid AND m.state = 'pending')
@@ -221,7 +221,8 @@ func queryIDs(tx *wtx, query string, args ...any) ([]int64, error) {
 // oldest first.
 func loadDeliveries(tx *wtx, ids string) ([]*store.Delivery, error) {
 	rows, err := tx.Query(`SELECT m.id, m.lease_token, m.leased_at, m.attempts, s.uuid, s.organization_uuid, s.destination,
-			s.signing_key, s.contact_email, s.event_names,
+			s.signing_key, s.contact_email, s.event_names, s.previous_signing_key, s.previous_key_expires_at,
+			s.standard_webhooks, s.strict_order,
 			e.organization_uuid, e.message_uuid, e.event_name, e.message_id, e.payload, e.timestamp
 		FROM messages m JOIN subscriptions s ON s.uuid = m.subscription_uuid JOIN events e ON e.message_id = m.message_id
 		WHERE m.id IN (SELECT value FROM json_each(?)) ORDER BY m.id`, ids)
@@ -232,17 +233,19 @@ func loadDeliveries(tx *wtx, ids string) ([]*store.Delivery, error) {
 	var out []*store.Delivery
 	for rows.Next() {
 		var (
-			d        store.Delivery
-			leasedAt int64
-			names    string
+			d           store.Delivery
+			leasedAt    int64
+			names       string
+			prevExpires sql.NullInt64
 		)
 		if err := rows.Scan(&d.ID, &d.LeaseToken, &leasedAt, &d.Attempts, &d.SubscriptionUUID,
 			&d.OrganizationUUID, &d.Destination, &d.SigningKey, &d.ContactEmail, &names,
+			&d.PreviousSigningKey, &prevExpires, &d.StandardWebhooks, &d.StrictOrder,
 			&d.Envelope.OrganizationUUID, &d.Envelope.MessageUUID, &d.Envelope.EventName, &d.Envelope.MessageID,
 			&d.Envelope.Payload, &d.Envelope.Timestamp); err != nil {
 			return nil, err
 		}
-		d.LeasedAt = fromMicros(leasedAt)
+		d.LeasedAt, d.PreviousKeyExpires = fromMicros(leasedAt), fromNullMicros(prevExpires)
 		if err := json.Unmarshal([]byte(names), &d.EventNames); err != nil {
 			return nil, err
 		}
@@ -298,26 +301,42 @@ func (db *DB) Messages(ctx context.Context, subscriptionUUID, state string) (_ [
 // Attempts implements store.Store.
 func (db *DB) Attempts(ctx context.Context, messageRow int64) (_ []store.Attempt, err error) {
 	defer wrap(&err, "sqlite.Attempts(%d)", messageRow)
-	rows, err := db.r.QueryContext(ctx, `SELECT started_at, duration_us, status_code, error_class, error_detail, retry_after_us,
-			response_body FROM attempts WHERE message_row = ? ORDER BY id`, messageRow)
+	rows, err := db.r.QueryContext(ctx, `SELECT `+attemptColumns+` FROM attempts WHERE message_row = ? ORDER BY id`, messageRow)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var out []store.Attempt
 	for rows.Next() {
-		var a store.Attempt
-		var started, dur, retryAfter int64
-		var class string
-		if err := rows.Scan(&started, &dur, &a.StatusCode, &class, &a.ErrorDetail, &retryAfter, &a.ResponseBody); err != nil {
+		a, _, err := scanAttempt(rows)
+		if err != nil {
 			return nil, err
 		}
-		a.RetryAfter = time.Duration(retryAfter) * time.Microsecond
-		a.ErrorClass = webhook.Class(class)
-		a.StartedAt, a.Duration = fromMicros(started), time.Duration(dur)*time.Microsecond
 		out = append(out, a)
 	}
 	return out, rows.Err()
+}
+
+const attemptColumns = `started_at, duration_us, status_code, error_class, error_detail, retry_after_us, response_body,
+	remote_addr, message_row`
+
+// scanAttempt reads a row of attemptColumns and returns it with its
+// message row.
+func scanAttempt(row scanner) (store.Attempt, int64, error) {
+	var (
+		a                        store.Attempt
+		started, dur, retryAfter int64
+		class                    string
+		messageRow               int64
+	)
+	if err := row.Scan(&started, &dur, &a.StatusCode, &class, &a.ErrorDetail, &retryAfter, &a.ResponseBody,
+		&a.RemoteAddr, &messageRow); err != nil {
+		return a, 0, err
+	}
+	a.RetryAfter = time.Duration(retryAfter) * time.Microsecond
+	a.ErrorClass = webhook.Class(class)
+	a.StartedAt, a.Duration = fromMicros(started), time.Duration(dur)*time.Microsecond
+	return a, messageRow, nil
 }
 
 // QueueStats implements store.Store.

@@ -20,6 +20,13 @@ func (db *DB) Prune(ctx context.Context, before time.Time) (n int, err error) {
 		if _, err := tx.Exec(`DELETE FROM notices WHERE sent_at < ?`, cutoff); err != nil {
 			return err
 		}
+		if _, err := tx.Exec(`DELETE FROM deleted_subscriptions WHERE deleted_at < ? AND NOT EXISTS
+			(SELECT 1 FROM messages m WHERE m.subscription_uuid = deleted_subscriptions.uuid AND m.state = 'dead')`, cutoff); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(`DELETE FROM replays WHERE created_at < ?`, cutoff); err != nil {
+			return err
+		}
 		res, err := tx.Exec(`DELETE FROM events WHERE created_at < ?
 			AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.message_id = events.message_id)`, cutoff)
 		if err == nil {

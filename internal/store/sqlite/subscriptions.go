@@ -15,7 +15,8 @@ import (
 
 const subscriptionColumns = `uuid, organization_uuid, client_id, transport_name, event_names, destination,
 	contact_email, status, signing_key, created_at, updated_at, failing_since, failures, next_retry_at, last_failing_notice_at,
-	last_attempt_timed_out`
+	last_attempt_timed_out, strict_order, standard_webhooks, rotation_overlap_us, previous_signing_key,
+	previous_key_expires_at`
 
 // CreateSubscription implements store.Store.
 func (db *DB) CreateSubscription(ctx context.Context, s *webhook.Subscription) (err error) {
@@ -34,11 +35,12 @@ func insertSubscription(tx *wtx, s *webhook.Subscription, skipExisting bool) (bo
 		return false, err
 	}
 	_, err = tx.Exec(`INSERT INTO subscriptions (`+subscriptionColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		s.UUID, s.OrganizationUUID, s.ClientID, s.TransportName, string(names), s.Destination,
 		s.ContactEmail, string(s.Status), s.SigningKey, micros(s.Created), micros(s.Updated),
 		nullMicros(s.FailingSince), s.Failures, nullMicros(s.NextRetryAt), nullMicros(s.LastFailingNoticeAt),
-		s.LastAttemptTimedOut)
+		s.LastAttemptTimedOut, s.Settings.StrictOrder, s.Settings.StandardWebhooks, s.Settings.RotationOverlap.Microseconds(),
+		s.PreviousSigningKey, nullMicros(s.PreviousKeyExpires))
 	switch {
 	case isUniqueViolation(err) && skipExisting:
 		return false, nil
@@ -124,14 +126,23 @@ func (db *DB) DeleteSubscription(ctx context.Context, org, clientID, uuid string
 		if err != nil {
 			return err
 		}
-		_, err = deleteSubscription(tx, uuid, now)
+		_, err = deleteSubscription(tx, uuid, now, false)
 		return err
 	})
 }
 
-// deleteSubscription deletes a subscription and turns its undelivered
-// messages into dead letters; it returns how many there were.
-func deleteSubscription(tx *wtx, uuid string, now time.Time) (int, error) {
+// deleteSubscription deletes a subscription, leaving its tombstone (see
+// DeletedSubscription; exhausted when its retries ran out), and turns its
+// undelivered messages into dead letters; it returns how many there were.
+func deleteSubscription(tx *wtx, uuid string, now time.Time, exhausted bool) (int, error) {
+	if _, err := tx.Exec(`INSERT INTO deleted_subscriptions (uuid, organization_uuid, client_id, event_names, destination,
+			deleted_at, exhausted)
+		SELECT uuid, organization_uuid, client_id, event_names, destination, ?, ? FROM subscriptions WHERE uuid = ?
+		ON CONFLICT (uuid) DO UPDATE SET organization_uuid = excluded.organization_uuid, client_id = excluded.client_id,
+			event_names = excluded.event_names, destination = excluded.destination, deleted_at = excluded.deleted_at,
+			exhausted = excluded.exhausted`, micros(now), exhausted, uuid); err != nil {
+		return 0, err
+	}
 	res, err := tx.Exec(`UPDATE messages SET state = 'dead', lease_token = NULL, finished_at = ?
 		WHERE subscription_uuid = ? AND state IN ('pending', 'leased')`, micros(now), uuid)
 	if err != nil {
@@ -155,11 +166,13 @@ func scanSubscription(row scanner) (*webhook.Subscription, error) {
 		names, status           string
 		created, updated        int64
 		failingSince, nextRetry sql.NullInt64
-		lastNotice              sql.NullInt64
+		lastNotice, prevExpires sql.NullInt64
+		overlapUS               int64
 	)
 	err := row.Scan(&s.UUID, &s.OrganizationUUID, &s.ClientID, &s.TransportName, &names, &s.Destination,
 		&s.ContactEmail, &status, &s.SigningKey, &created, &updated, &failingSince, &s.Failures, &nextRetry, &lastNotice,
-		&s.LastAttemptTimedOut)
+		&s.LastAttemptTimedOut, &s.Settings.StrictOrder, &s.Settings.StandardWebhooks, &overlapUS,
+		&s.PreviousSigningKey, &prevExpires)
 	if err != nil {
 		return nil, err
 	}
@@ -170,6 +183,8 @@ func scanSubscription(row scanner) (*webhook.Subscription, error) {
 	s.Created, s.Updated = fromMicros(created), fromMicros(updated)
 	s.FailingSince, s.NextRetryAt = fromNullMicros(failingSince), fromNullMicros(nextRetry)
 	s.LastFailingNoticeAt = fromNullMicros(lastNotice)
+	s.Settings.RotationOverlap = time.Duration(overlapUS) * time.Microsecond
+	s.PreviousKeyExpires = fromNullMicros(prevExpires)
 	return &s, nil
 }
 

@@ -39,10 +39,14 @@ func Run(t *testing.T, newDB NewDB) {
 		{"Claim", claimCases},
 		{"Failing", failingCases},
 		{"Leases", leaseCases},
+		{"Release", releaseCases},
 		{"Notices", noticeCases},
+		{"OperatorSink", operatorCases},
 		{"Maintenance", maintenanceCases},
 		{"Copy", copyCases},
 		{"Concurrency", concurrencyCases},
+		{"DeliveryLog", deliveryLogCases},
+		{"Activity", activityCases},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
