@@ -81,6 +81,8 @@ func jsonKind(goType string) string {
 		return "an array of strings"
 	case strings.Contains(goType, "string"):
 		return "a string"
+	case goType == "bool":
+		return "true or false"
 	}
 	return "of another type"
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -77,6 +78,8 @@ type testAPI struct {
 
 	mu  sync.Mutex
 	now time.Time
+
+	wakes atomic.Int64 // calls of NewHandler's wake
 }
 
 func newAPI(t *testing.T, configure ...func(*httpapi.Config)) *testAPI {
@@ -94,7 +97,7 @@ func newAPI(t *testing.T, configure ...func(*httpapi.Config)) *testAPI {
 		c(&a.cfg)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := httptest.NewServer(httpapi.NewHandler(log, db, &auth.Verifier{Keys: key}, a.client, nil, a.cfg))
+	srv := httptest.NewServer(httpapi.NewHandler(log, db, &auth.Verifier{Keys: key}, a.client, func() { a.wakes.Add(1) }, a.cfg))
 	t.Cleanup(srv.Close)
 	a.url = srv.URL
 	return a

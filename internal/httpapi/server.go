@@ -1,6 +1,8 @@
 // Package httpapi serves pusher's HTTP API: Zettle's subscription API
-// (/organizations/{organizationUuid}/subscriptions…), the ingest API for
-// producers (/v1/events), health checks and metrics.
+// (/organizations/{organizationUuid}/subscriptions…), pusher's extensions
+// to it (/v1/organizations/…, docs/extensions.md), the ingest API for
+// producers (/v1/events), health checks, metrics and the OpenAPI document
+// of it all (/openapi.json).
 package httpapi
 
 import (
@@ -25,6 +27,7 @@ type Store interface {
 	DeleteSubscription(ctx context.Context, org, clientID, uuid string, now time.Time) error
 	Publish(ctx context.Context, events []store.Event) ([]store.PublishResult, error)
 	Ping(ctx context.Context) error
+	store.DeliveryLog // the extension API's, and PurgeSubscription for a failed create
 }
 
 // Authenticator returns the principal of a request or an Unauthorized error.
@@ -52,6 +55,9 @@ type Config struct {
 	MaxIngestEvents       int              // events per ingest request; default DefaultMaxIngestEvents
 	Now                   func() time.Time // default time.Now; also the clock of the rate limits
 	Metrics               http.Handler     // served at /metrics when set
+	// OperatorSink: a key rotation also queues a key_rotated notice for
+	// the operator event sink (docs/extensions.md).
+	OperatorSink bool
 
 	// Abuse limits. Zero means none for each; pusher serve sets the
 	// Default… values of ratelimit.go unless told otherwise. A client over
@@ -83,13 +89,14 @@ func (c *Config) defaults() {
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
 // NewHandler returns the whole API. wake is called after events were
-// published (the delivery engine's Notify); it may be nil.
+// published or messages queued again (the delivery engine's Notify); it
+// may be nil.
 func NewHandler(log *slog.Logger, st Store, authn Authenticator, hs Handshaker, wake func(), cfg Config) http.Handler {
 	cfg.defaults()
 	if wake == nil {
 		wake = func() {}
 	}
-	mux := http.NewServeMux()
+	mux := newRouteMux()
 	h := func(fn handlerFunc) http.Handler { return errorHandler(log, fn) }
 	apiLimit := newRateLimiter("subscriptions", cfg.APIRate, cfg.APIBurst, cfg.Now)
 	ingestLimit := newRateLimiter("ingest", cfg.IngestRate, cfg.IngestBurst, cfg.Now)
@@ -110,15 +117,28 @@ func NewHandler(log *slog.Logger, st Store, authn Authenticator, hs Handshaker, 
 		"DELETE": authed(subs.delete),
 	})
 	route(mux, h, coll+"/uuid/{id}", map[string]http.Handler{"DELETE": authed(subs.delete)})
+	ext := extHandlers{st: st, wake: wake, cfg: cfg}
+	const extOrg = "/v1/organizations/{org}"
+	const extSub = extOrg + "/subscriptions/{id}"
+	route(mux, h, extOrg+"/subscriptions", map[string]http.Handler{"GET": authed(ext.subscriptions)})
+	route(mux, h, extOrg+"/undelivered", map[string]http.Handler{"GET": authed(ext.undelivered)})
+	route(mux, h, extSub+"/messages", map[string]http.Handler{"GET": authed(ext.messages)})
+	route(mux, h, extSub+"/messages/{msg}", map[string]http.Handler{"GET": authed(ext.message)})
+	route(mux, h, extSub+"/messages/{msg}/redeliver", map[string]http.Handler{"POST": authed(ext.redeliver)})
+	route(mux, h, extSub+"/stats", map[string]http.Handler{"GET": authed(ext.stats)})
+	route(mux, h, extSub+"/replay", map[string]http.Handler{"POST": authed(ext.replay)})
+	route(mux, h, extSub+"/rotate-key", map[string]http.Handler{"POST": authed(ext.rotateKey)})
+	route(mux, h, extSub+"/settings", map[string]http.Handler{"GET": authed(ext.getSettings), "PUT": authed(ext.putSettings)})
 	ingest := ingestHandler{st: st, wake: wake, cfg: cfg}
 	route(mux, h, "/v1/events", map[string]http.Handler{"POST": limited(ingestLimit, clientKey, ingest.publish)})
 	route(mux, h, "/healthz", map[string]http.Handler{"GET": h(healthz)})
 	route(mux, h, "/readyz", map[string]http.Handler{"GET": h(readyz(st))})
+	route(mux, h, "/openapi.json", map[string]http.Handler{"GET": h(serveOpenAPI)})
 	if cfg.Metrics != nil {
 		route(mux, h, "/metrics", map[string]http.Handler{"GET": cfg.Metrics})
 	}
 	mux.Handle("/", h(notFound("No such resource")))
-	return logRequests(log, trimTrailingSlash(recoverPanics(log, mux)))
+	return &apiHandler{Handler: logRequests(log, trimTrailingSlash(recoverPanics(log, mux))), mux: mux}
 }
 
 // principalFunc is a handlerFunc of an authenticated request.
@@ -142,7 +162,7 @@ func authenticated(authn Authenticator, lim *rateLimiter, key func(auth.Principa
 
 // route registers a handler per method for path, and a fallback that
 // answers every other method with 405 and an Allow header.
-func route(mux *http.ServeMux, h func(handlerFunc) http.Handler, path string, methods map[string]http.Handler) {
+func route(mux *routeMux, h func(handlerFunc) http.Handler, path string, methods map[string]http.Handler) {
 	allowed := make([]string, 0, len(methods))
 	for m, handler := range methods {
 		mux.Handle(m+" "+path, handler)

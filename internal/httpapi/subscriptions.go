@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -58,7 +59,15 @@ type subscriptionHandlers struct {
 }
 
 // create handles POST /organizations/{org}/subscriptions: validate, check
-// scopes and uniqueness, send the TestMessage, then store.
+// scopes, uniqueness and the cap, store, then send the TestMessage.
+//
+// The subscription is stored before its TestMessage, so that its owner's
+// GET lists it while the TestMessage is in flight: a receiver may look its
+// own subscription up (its signing key) to verify the TestMessage. If the
+// TestMessage fails, the subscription is purged, leaving nothing behind (no
+// dead letter, notice or deleted subscription), and the answer is the
+// TestMessage's error, as Zettle's. Events published meanwhile are queued
+// for it, and purged with it.
 //
 // A uuid is unique across all organizations (it is the primary key, and
 // Zettle says "one UUID can be used only for one subscription"), so a uuid
@@ -85,10 +94,21 @@ func (h subscriptionHandlers) create(w http.ResponseWriter, r *http.Request, p a
 		return err
 	}
 	uuid := strings.ToLower(*req.UUID)
-	// Only the caller's own uuids are found before the TestMessage; one held
-	// elsewhere fails in CreateSubscription with the same error.
+	// Only the caller's own uuids are found here; one held elsewhere fails
+	// in CreateSubscription with the same error, before any TestMessage.
 	if _, err := h.st.Subscription(r.Context(), org, p.ClientID, uuid); err == nil {
 		return webhook.ErrSubscriptionExists(uuid)
+	} else if !webhook.IsCode(err, webhook.NotFound) {
+		return err
+	}
+	// A deleted subscription's uuid stays held for other clients and
+	// organizations while its dead letters are kept: its delivery log
+	// (docs/extensions.md) is found by uuid, and must not pass to a new
+	// owner. Its owner may create it again.
+	if d, err := h.st.DeletedSubscription(r.Context(), uuid); err == nil {
+		if !strings.EqualFold(d.OrganizationUUID, org) || d.ClientID != p.ClientID {
+			return webhook.ErrSubscriptionExists(uuid)
+		}
 	} else if !webhook.IsCode(err, webhook.NotFound) {
 		return err
 	}
@@ -100,11 +120,17 @@ func (h subscriptionHandlers) create(w http.ResponseWriter, r *http.Request, p a
 		UUID: uuid, OrganizationUUID: org, ClientID: p.ClientID, TransportName: webhook.TransportWebhook,
 		EventNames: *req.EventNames, Destination: *req.Destination, ContactEmail: *req.ContactEmail,
 		Status: webhook.Active, SigningKey: signing.NewKey(), Created: now, Updated: now,
-	}
-	if err := h.hs.Handshake(r.Context(), s, now); err != nil {
-		return err
+		Settings: webhook.DefaultSettings(),
 	}
 	if err := h.st.CreateSubscription(r.Context(), s); err != nil {
+		return err
+	}
+	if err := h.hs.Handshake(r.Context(), s, now); err != nil {
+		// Undone even if the client went away meanwhile. Should the undoing
+		// fail, its error is the answer: the create did not end cleanly.
+		if perr := h.st.PurgeSubscription(context.WithoutCancel(r.Context()), s.UUID); perr != nil && !webhook.IsCode(perr, webhook.NotFound) {
+			return fmt.Errorf("purge subscription %s after its failed TestMessage (%v): %w", s.UUID, err, perr)
+		}
 		return err
 	}
 	writeJSON(w, http.StatusOK, toJSON(s, createdLayout))

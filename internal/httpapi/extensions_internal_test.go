@@ -1,0 +1,81 @@
+package httpapi
+
+import (
+	"testing"
+	"time"
+)
+
+func TestPercentile(t *testing.T) {
+	ms := func(vs ...int) []time.Duration {
+		out := make([]time.Duration, len(vs))
+		for i, v := range vs {
+			out[i] = time.Duration(v) * time.Millisecond
+		}
+		return out
+	}
+	hundred := make([]int, 100)
+	for i := range hundred {
+		hundred[i] = i + 1
+	}
+	tests := []struct {
+		name   string
+		sorted []time.Duration
+		p      int
+		want   time.Duration
+	}{
+		{"none", nil, 50, 0},
+		{"one, p50", ms(7), 50, 7 * time.Millisecond},
+		{"one, p99", ms(7), 99, 7 * time.Millisecond},
+		{"two, p50 is the lower", ms(1, 2), 50, 1 * time.Millisecond},
+		{"two, p51 is the upper", ms(1, 2), 51, 2 * time.Millisecond},
+		{"five, p50", ms(5, 10, 20, 30, 40), 50, 20 * time.Millisecond},
+		{"five, p95", ms(5, 10, 20, 30, 40), 95, 40 * time.Millisecond},
+		{"seven, p50", ms(5, 10, 20, 30, 40, 100, 100), 50, 30 * time.Millisecond},
+		{"twenty, p95 exactly at a rank", ms(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20), 95, 19 * time.Millisecond},
+		{"hundred, p1", ms(hundred...), 1, 1 * time.Millisecond},
+		{"hundred, p50", ms(hundred...), 50, 50 * time.Millisecond},
+		{"hundred, p99", ms(hundred...), 99, 99 * time.Millisecond},
+		{"hundred, p100", ms(hundred...), 100, 100 * time.Millisecond},
+		{"sub-millisecond", []time.Duration{300 * time.Microsecond, 900 * time.Microsecond}, 99, 900 * time.Microsecond},
+	}
+	for _, tt := range tests {
+		if got := percentile(tt.sorted, tt.p); got != tt.want {
+			t.Errorf("%s: percentile(%v, %d) = %v, want %v", tt.name, tt.sorted, tt.p, got, tt.want)
+		}
+	}
+}
+
+func TestFormatDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0:                         "0s",
+		24 * time.Hour:            "24h",
+		168 * time.Hour:           "168h",
+		90 * time.Minute:          "1h30m",
+		time.Hour + 5*time.Second: "1h0m5s",
+		90 * time.Second:          "1m30s",
+		10 * time.Minute:          "10m",
+		45 * time.Second:          "45s",
+		1500 * time.Millisecond:   "1.5s",
+		time.Hour + 30*time.Minute + 10*time.Second: "1h30m10s",
+	} {
+		if got := formatDuration(d); got != want {
+			t.Errorf("formatDuration(%v) = %q, want %q", d, got, want)
+		}
+		if back, err := time.ParseDuration(want); err != nil || back != d {
+			t.Errorf("%q does not parse back to %v", want, d)
+		}
+	}
+}
+
+func TestCursor(t *testing.T) {
+	for _, id := range []int64{1, 42, 1 << 40, 1<<63 - 1} {
+		if got, ok := decodeCursor(encodeCursor(id)); !ok || got != id {
+			t.Errorf("decodeCursor(encodeCursor(%d)) = %d, %v", id, got, ok)
+		}
+	}
+	for _, bad := range []string{"", "!!", "MA", "LTE", "MDQy", "eA", "NDIg"} { // "0", "-1", "042", "x", "42 "
+		if id, ok := decodeCursor(bad); ok {
+			t.Errorf("decodeCursor(%q) = %d, want refused", bad, id)
+		}
+	}
+}
