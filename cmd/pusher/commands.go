@@ -58,27 +58,41 @@ const tokenSummary = `Prints a bearer token signed with the local key in the dat
 key pusher serve uses when PUSHER_JWKS_URL is not set; created if missing).
 
   subscriber:  pusher token --org <uuid> --client my-app --scope "READ:PRODUCT READ:PURCHASE"
-  producer:    pusher token --producer`
+  producer:    pusher token --producer
+  operator:    pusher token --admin  (scope PUSHER:ADMIN: the extension API, /v1/organizations/…,
+               for every organization and client; with --org, "self" names that organization)`
 
 func runToken(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
 	fs := newFlagSet("token", tokenSummary, getenv, stderr)
 	dataDir := dataDirFlag(fs)
-	org := fs.string("org", "", "", "organization UUID (claim organizationUuid); required unless --producer")
+	org := fs.string("org", "", "", "organization UUID (claim organizationUuid); required unless --producer or --admin")
 	client := fs.string("client", "", "cli", "OAuth client id (claim client_id); subscriptions belong to it")
 	scope := fs.string("scope", "", strings.Join(subscriberScopes, " "), "space-separated scopes (claim scope)")
 	producer := fs.bool("producer", "", false, "mint a producer token with scope "+auth.ScopePublish+" for the ingest API")
+	admin := fs.bool("admin", "", false, "mint an operator token with scope "+auth.ScopeAdmin+" for the extension API of every organization (--org optional)")
 	ttl := fs.duration("ttl", "", 2*time.Hour, "validity; Zettle's access tokens live 2 h")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
 	claims := auth.Claims{OrganizationUUID: *org, ClientID: *client, Scope: strings.Fields(*scope)}
-	if *producer {
+	switch {
+	case *producer && *admin:
+		return fmt.Errorf("--producer and --admin mint different tokens; choose one: %w", errUsage)
+	case *producer:
 		claims.Scope = []string{auth.ScopePublish}
 		if *client == "cli" {
 			claims.ClientID = "producer"
 		}
-	} else if !webhook.IsUUID(*org) {
-		return fmt.Errorf("--org must be an organization UUID (or use --producer): %w", errUsage)
+	case *admin:
+		claims.Scope = []string{auth.ScopeAdmin}
+		if *client == "cli" {
+			claims.ClientID = "admin"
+		}
+		if *org != "" && !webhook.IsUUID(*org) {
+			return fmt.Errorf("--org must be an organization UUID: %w", errUsage)
+		}
+	case !webhook.IsUUID(*org):
+		return fmt.Errorf("--org must be an organization UUID (or use --producer or --admin): %w", errUsage)
 	}
 	tok, err := mintToken(*dataDir, claims, *ttl)
 	if err != nil {
@@ -113,7 +127,7 @@ func producerToken(token, dataDir string) (string, error) {
 }
 
 func runNotifications(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
-	fs := newFlagSet("notifications", "Lists the e-mail notices in the outbox, newest first, sent or not.\nReads the database directly; safe while pusher serve runs.", getenv, stderr)
+	fs := newFlagSet("notifications", "Lists the e-mail notices and operator events in the outbox, newest first, sent or not\n(TO is operator-webhook for an operator event). Reads the database directly; safe while pusher serve runs.", getenv, stderr)
 	dataDir := dataDirFlag(fs)
 	dbURL := databaseURLFlag(fs)
 	limit := fs.int("limit", "", 50, "how many notices to list")
@@ -142,7 +156,11 @@ func runNotifications(ctx context.Context, args []string, getenv env, stdout, st
 		} else if n.LastError != "" {
 			state, detail = fmt.Sprintf("retrying (%d failed)", n.Attempts), n.LastError
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", n.ID, n.CreatedAt.Format(time.RFC3339), n.Kind, n.To,
+		to := n.To
+		if n.Channel == webhook.ChannelOperator {
+			to = "operator-webhook"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", n.ID, n.CreatedAt.Format(time.RFC3339), n.Kind, to,
 			n.SubscriptionUUID, state, detail)
 	}
 	return tw.Flush()

@@ -8,19 +8,24 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/pusher-hq/pusher/internal/auth"
-	"github.com/pusher-hq/pusher/internal/webhook"
+	"github.com/pusher-hq/pusher/internal/signing"
 	"github.com/pusher-hq/pusher/verify"
 )
 
 const listenSummary = `Runs a local webhook receiver that prints each delivery and checks its
-X-iZettle-Signature. Keys come from --signing-key, or, with --org, from the
-server's subscription list (read with a token minted from the local key for
---org and --client, refreshed when a signature matches no known key).
+X-iZettle-Signature (or, after a key rotation, X-Pusher-Previous-Signature)
+and, when present, its Standard Webhooks signature. Keys come from
+--signing-key, or, with --org, from the server's subscription list (read
+with a token minted from the local key for --org and --client, refreshed
+when a signature matches no known key). It says which header and key
+verified, marks the TestMessage, and warns when a PHP verifier using
+stripslashes (Zettle's sample) would reject the payload.
 
   pusher listen --addr :9000 --org <uuid> --client demo`
 
@@ -29,6 +34,7 @@ type listener struct {
 	out       io.Writer
 	status    int
 	full      bool
+	maxAge    time.Duration // verify.Verifier.MaxAge
 	keySource func(context.Context) ([]string, error)
 
 	mu      sync.Mutex
@@ -46,10 +52,11 @@ func runListen(ctx context.Context, args []string, getenv env, stdout, stderr io
 	client := fs.string("client", "", "cli", "client id owning the subscriptions (with --org)")
 	status := fs.int("status", "", 200, "HTTP status to answer with (e.g. 503 to watch retries)")
 	full := fs.bool("full", "", false, "print whole payloads instead of the first 300 characters")
+	maxAge := fs.duration("max-age", "", 0, "refuse signatures on envelopes whose timestamp is further than this from now (0: any age)")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
-	l := &listener{out: stdout, status: *status, full: *full}
+	l := &listener{out: stdout, status: *status, full: *full, maxAge: *maxAge}
 	if *keys != "" {
 		l.keys = strings.Split(*keys, ",")
 	}
@@ -73,61 +80,103 @@ func runListen(ctx context.Context, args []string, getenv env, stdout, stderr io
 }
 
 func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, 10<<20))
+	body, err := io.ReadAll(io.LimitReader(r.Body, verify.MaxBody))
 	if err != nil {
 		http.Error(w, "read error", http.StatusBadRequest)
 		return
 	}
-	env, err := webhook.ParseEnvelope(body)
-	if err != nil {
-		fmt.Fprintf(l.out, "%s %s %s: not a pusher envelope (%d bytes)\n", time.Now().Format("15:04:05.000"), r.Method, r.URL.Path, len(body))
-	} else {
-		verdict := "not checked (the TestMessage comes before the subscription and its key exist)"
-		if env.EventName != "TestMessage" {
-			verdict = l.verify(r.Context(), env.Timestamp, env.Payload, r.Header.Get(verify.Header))
-		}
-		payload := env.Payload
-		if !l.full && len(payload) > 300 {
-			payload = payload[:300] + "…"
-		}
-		fmt.Fprintf(l.out, "%s %-26s messageId=%s signature=%s\n  %s\n", time.Now().Format("15:04:05.000"),
-			env.EventName, env.MessageID, verdict, payload)
-	}
+	l.print(r.Context(), r, body)
 	w.WriteHeader(l.status)
 }
 
-// verify returns "ok", "BAD" or why it could not check.
-func (l *listener) verify(ctx context.Context, ts, payload, sig string) string {
-	if sig == "" {
-		return "MISSING"
+// print writes what a delivery is and how it verified: a line with the
+// event, the messageId and the verdicts, the payload, and a warning when a
+// stripslashes verifier would reject it.
+func (l *listener) print(ctx context.Context, r *http.Request, body []byte) {
+	now := time.Now().Format("15:04:05.000")
+	env, err := verify.ParseUnverified(body)
+	if err != nil {
+		fmt.Fprintf(l.out, "%s %s %s: not a pusher envelope (%d bytes)\n", now, r.Method, r.URL.Path, len(body))
+		return
 	}
-	if l.matches(ts, payload, sig) {
-		return "ok"
+	line := fmt.Sprintf("%s %-26s messageId=%s signature=%s", now, env.EventName, env.MessageID, l.verify(ctx, env, body, r.Header))
+	if r.Header.Get(verify.WebhookSignatureHeader) != "" {
+		line += " standardWebhooks=" + l.verifyStandardWebhooks(env, body, r.Header)
 	}
-	if l.keySource == nil {
-		if len(l.keys) == 0 {
-			return "unchecked (no --signing-key or --org)"
+	if env.IsTestMessage() {
+		line += " testMessage=yes"
+	}
+	payload := env.Payload
+	if !l.full && len(payload) > 300 {
+		payload = payload[:300] + "…"
+	}
+	fmt.Fprintf(l.out, "%s\n  %s\n", line, payload)
+	if verify.WouldFailStripslashes(env.Payload) {
+		fmt.Fprintln(l.out, "  warning: the payload contains backslashes: a PHP verifier applying stripslashes() to timestamp.payload"+
+			" (Zettle's sample code) computes another HMAC and rejects this correctly signed delivery")
+	}
+}
+
+// verify returns "ok" with the header and key that matched, "MISSING",
+// "BAD", "STALE" (signed, but older than --max-age) or why it could not
+// check. A signature that matches no known key refreshes the keys from the
+// server once, except for the TestMessage: its subscription does not exist
+// yet.
+func (l *listener) verify(ctx context.Context, env verify.Envelope, body []byte, h http.Header) string {
+	keys := l.knownKeys()
+	res, err := l.verifier(keys).Check(body, h)
+	if errors.Is(err, verify.ErrBadSignature) && l.keySource != nil && !env.IsTestMessage() {
+		if err := l.refreshKeys(ctx); err != nil {
+			return "unchecked (" + err.Error() + ")"
 		}
-		return "BAD"
+		keys = l.knownKeys()
+		res, err = l.verifier(keys).Check(body, h)
 	}
-	if err := l.refreshKeys(ctx); err != nil {
-		return "unchecked (" + err.Error() + ")"
-	}
-	if l.matches(ts, payload, sig) {
-		return "ok"
+	switch {
+	case err == nil:
+		return fmt.Sprintf("ok header=%s key=%d/%d", res.Header, res.Key+1, len(keys))
+	case errors.Is(err, verify.ErrNoSignature):
+		return "MISSING"
+	case errors.Is(err, verify.ErrTimestamp):
+		return "STALE (" + err.Error() + ")"
+	case env.IsTestMessage():
+		return "unchecked (the TestMessage is signed with the new subscription's key, which is not known yet)"
+	case len(keys) == 0:
+		return "unchecked (no --signing-key or --org)"
 	}
 	return "BAD"
 }
 
-func (l *listener) matches(ts, payload, sig string) bool {
+// verifyStandardWebhooks checks the Standard Webhooks headers with the
+// secrets of the known keys.
+func (l *listener) verifyStandardWebhooks(env verify.Envelope, body []byte, h http.Header) string {
+	keys := l.knownKeys()
+	secrets := make([]string, len(keys))
+	for i, k := range keys {
+		secrets[i] = signing.StandardWebhooksSecret(k)
+	}
+	res, err := l.verifier(keys).CheckStandardWebhooks(body, h, secrets...)
+	switch {
+	case err == nil:
+		return fmt.Sprintf("ok key=%d/%d", res.Key+1, len(keys))
+	case errors.Is(err, verify.ErrNoSignature):
+		return "INCOMPLETE (" + err.Error() + ")"
+	case errors.Is(err, verify.ErrTimestamp):
+		return "STALE (" + err.Error() + ")"
+	case env.IsTestMessage() || len(keys) == 0:
+		return "unchecked"
+	}
+	return "BAD"
+}
+
+func (l *listener) verifier(keys []string) *verify.Verifier {
+	return &verify.Verifier{Keys: keys, MaxAge: l.maxAge}
+}
+
+func (l *listener) knownKeys() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, k := range l.keys {
-		if verify.Signature(k, ts, payload, sig) {
-			return true
-		}
-	}
-	return false
+	return slices.Clone(l.keys)
 }
 
 func (l *listener) refreshKeys(ctx context.Context) error {

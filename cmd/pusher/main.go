@@ -10,6 +10,11 @@
 //	pusher simulate       publish a realistic stream of shop events
 //	pusher listen         run a local receiver that prints and verifies deliveries
 //	pusher notifications  list the e-mail notices in the outbox
+//	pusher subs           list, create, update, delete subscriptions; rotate keys; settings
+//	pusher messages       list a subscription's messages (the delivery log)
+//	pusher attempts       show one message's delivery attempts
+//	pusher redeliver      deliver one message again
+//	pusher replay         send retained events to a subscription again
 //	pusher copy           copy a SQLite database to PostgreSQL
 //	pusher version        print the version
 //
@@ -77,6 +82,16 @@ func run(ctx context.Context, args []string, getenv env, stdout, stderr io.Write
 		return runNotifications(ctx, rest, getenv, stdout, stderr)
 	case "copy":
 		return runCopy(ctx, rest, getenv, stdout, stderr)
+	case "subs", "subscriptions":
+		return runSubs(ctx, rest, getenv, stdout, stderr)
+	case "messages":
+		return runMessages(ctx, rest, getenv, stdout, stderr)
+	case "attempts":
+		return runAttempts(ctx, rest, getenv, stdout, stderr)
+	case "redeliver":
+		return runRedeliver(ctx, rest, getenv, stdout, stderr)
+	case "replay":
+		return runReplay(ctx, rest, getenv, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "pusher", Version())
 		return nil
@@ -101,6 +116,11 @@ Commands:
   simulate       publish a realistic stream of shop events
   listen         run a local receiver that prints and verifies deliveries
   notifications  list the e-mail notices in the outbox
+  subs           list|create|update|delete|rotate-key|settings|stats subscriptions
+  messages       list a subscription's messages, or the undelivered ones
+  attempts       show one message's delivery attempts
+  redeliver      deliver one message again
+  replay         send retained events to a subscription again (--dry-run counts)
   copy           copy a SQLite database to PostgreSQL (to scale out)
   version        print the version
 

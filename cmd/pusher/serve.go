@@ -53,12 +53,15 @@ type serveConfig struct {
 	NoticeEvery     time.Duration
 	NoticePoll      time.Duration
 	NoticeBackoff   time.Duration // first wait after a failed send; later ones grow as in notify.DefaultBackoff
+	OperatorURL     string        // operator event sink; "" = off
+	OperatorSecret  string        // its Standard Webhooks secret (whsec_… or raw)
 	ShutdownTimeout time.Duration
 	SecretKey       string
 	SecretKeysOld   []string
 	LogLevel        string
 	LogFormat       string
 	DebugAddr       string
+	Dashboard       dashboardConfig
 }
 
 const serveSummary = `Runs the subscription API, the ingest API and the delivery engine on the
@@ -93,16 +96,20 @@ func parseServeConfig(args []string, getenv env, stderr io.Writer) (serveConfig,
 	mailFrom := fs.string("mail-from", "PUSHER_MAIL_FROM", "", "From address of notices, e.g. Pusher <pusher@example.com>; empty = from= in the SMTP URL, else the SMTP user name if it is an address, else pusher@<SMTP host>")
 	noticeEvery := fs.duration("failing-notice-every", "PUSHER_FAILING_NOTICE_EVERY", delivery.DefaultFailingNoticeEvery, "at most one 'failing' notice per subscription per this")
 	noticePoll := fs.duration("notice-poll-interval", "PUSHER_NOTICE_POLL_INTERVAL", notify.DefaultPollInterval, "how often the notice outbox is checked; failing and deleted notices are sent at once, recovered ones within this")
-	noticeBackoff := fs.duration("notice-retry-backoff", "PUSHER_NOTICE_RETRY_BACKOFF", notify.DefaultBackoff(1), "wait before a notice whose e-mail could not be sent is tried again; each further failure waits longer (2×, 4×, 10×, then 20× this)")
+	noticeBackoff := fs.duration("notice-retry-backoff", "PUSHER_NOTICE_RETRY_BACKOFF", notify.DefaultBackoff(1), "wait before a notice whose e-mail (or operator event) could not be sent is tried again; each further failure waits longer (2×, 4×, 10×, then 20× this)")
+	operatorURL := fs.string("operator-webhook-url", "PUSHER_OPERATOR_WEBHOOK_URL", "", "POST signed subscription.failing, .recovered, .deleted and .key_rotated events to this URL through the notice outbox (docs/extensions.md); empty = off")
+	operatorSecret := fs.string("operator-webhook-secret", "PUSHER_OPERATOR_WEBHOOK_SECRET", "", "Standard Webhooks secret the operator events are signed with: whsec_ and base64, or any other text used as the HMAC key as it is (set it in the environment, not on the command line); required with -operator-webhook-url")
 	secretKey := fs.string("secret-key", "PUSHER_SECRET_KEY", "", "encrypt signing keys at rest with this AES-256 key (64 hex digits or base64; set it in the environment, not on the command line); empty = stored as they are")
 	secretOld := fs.string("secret-key-old", "PUSHER_SECRET_KEY_OLD", "", "earlier secret keys, comma-separated, that still open values sealed before a rotation")
 	shutdown := fs.duration("shutdown-timeout", "PUSHER_SHUTDOWN_TIMEOUT", 30*time.Second, "how long shutdown waits for requests in flight")
 	level := fs.string("log-level", "PUSHER_LOG_LEVEL", "info", "debug, info, warn or error")
 	format := fs.string("log-format", "PUSHER_LOG_FORMAT", "text", "text or json")
 	debugAddr := fs.string("debug-addr", "PUSHER_DEBUG_ADDR", "", "serve Go's pprof profiles on this separate address, e.g. 127.0.0.1:6060; empty = off")
+	dash := dashboardFlags(fs)
 	if err := fs.parse(args); err != nil {
 		return c, err
 	}
+	c.Dashboard = dash()
 	sched, err := webhook.ParseSchedule(*schedule)
 	if err != nil {
 		return c, err
@@ -115,6 +122,7 @@ func parseServeConfig(args []string, getenv env, stderr io.Writer) (serveConfig,
 	c.Limits = limits()
 	c.SMTPURL, c.MailFrom, c.NoticeEvery, c.NoticePoll, c.ShutdownTimeout = *smtpURL, *mailFrom, *noticeEvery, *noticePoll, *shutdown
 	c.NoticeBackoff = *noticeBackoff
+	c.OperatorURL, c.OperatorSecret = *operatorURL, *operatorSecret
 	c.LogLevel, c.LogFormat, c.DebugAddr = *level, *format, *debugAddr
 	if c.AllowCIDRs, err = ssrf.ParseCIDRs(*allowCIDRs); err != nil {
 		return c, fmt.Errorf("allow-destination-cidrs: %w", err)
@@ -125,6 +133,9 @@ func parseServeConfig(args []string, getenv env, stderr io.Writer) (serveConfig,
 
 func (c serveConfig) validate() error {
 	if err := c.Limits.validate(); err != nil {
+		return err
+	}
+	if err := c.Dashboard.validate(); err != nil {
 		return err
 	}
 	switch {
@@ -140,6 +151,14 @@ func (c serveConfig) validate() error {
 		return errors.New("notice-retry-backoff must be positive")
 	case c.LogFormat != "text" && c.LogFormat != "json":
 		return fmt.Errorf("log-format %q: want text or json", c.LogFormat)
+	case c.OperatorURL == "" && c.OperatorSecret != "":
+		return errors.New("operator-webhook-secret is set but operator-webhook-url is not")
+	case c.OperatorURL != "" && c.OperatorSecret == "":
+		return errors.New("operator-webhook-url needs operator-webhook-secret (PUSHER_OPERATOR_WEBHOOK_SECRET)")
+	case c.OperatorURL != "":
+		if _, err := notify.NewOperatorSink(c.OperatorURL, c.OperatorSecret, "", nil); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -220,7 +239,7 @@ func runServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	engine := &delivery.Engine{
 		Queue: db, Client: client, Logger: log, Schedule: cfg.Schedule, Workers: cfg.Workers,
 		PerSubscription: cfg.PerSubscription, PerOrganization: cfg.PerOrganization, PollInterval: cfg.PollInterval, FailingNoticeEvery: cfg.NoticeEvery,
-		Retention: cfg.Retention, LeaseFor: cfg.LeaseTimeout,
+		Retention: cfg.Retention, LeaseFor: cfg.LeaseTimeout, OperatorSink: cfg.OperatorURL != "",
 	}
 	sender, wakeSender, err := noticeSender(cfg, db, log)
 	if err != nil {
@@ -230,13 +249,16 @@ func runServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	verifier := &auth.Verifier{Keys: keys, Issuer: cfg.Issuer, Audience: cfg.Audience}
 	handler := httpapi.NewHandler(log, db, verifier, client, engine.Notify, cfg.Limits.apply(httpapi.Config{
 		AllowHTTPDestinations: cfg.AllowHTTP, MaxBodyBytes: int64(cfg.MaxBody), MaxIngestBytes: int64(cfg.MaxIngestBody),
-		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), OperatorSink: cfg.OperatorURL != "",
 	}))
 	loops := []func(context.Context) error{engine.Run, sender.Run}
 	if db.listen != nil {
 		loops = append(loops, func(ctx context.Context) error { return db.listen(ctx, engine.Notify) })
 	}
 	log.Info("database", "store", db.where)
+	if handler, err = withDashboard(cfg, log, db, verifier, engine.Notify, handler); err != nil {
+		return err
+	}
 	return serve(ctx, cfg, log, handler, stdout, loops...)
 }
 
@@ -304,7 +326,8 @@ func keySource(cfg serveConfig) (auth.KeySource, error) {
 	return auth.LoadOrCreateLocalKey(cfg.DataDir)
 }
 
-// noticeSender returns the outbox sender; without SMTP it only logs.
+// noticeSender returns the outbox sender; without SMTP it only logs the
+// e-mails, and it POSTs operator events when the operator sink is on.
 // The returned func wakes the sender without blocking.
 func noticeSender(cfg serveConfig, outbox notify.Outbox, log *slog.Logger) (*notify.Sender, func(), error) {
 	wake := make(chan struct{}, 1)
@@ -315,6 +338,14 @@ func noticeSender(cfg serveConfig, outbox notify.Outbox, log *slog.Logger) (*not
 		case wake <- struct{}{}:
 		default:
 		}
+	}
+	if cfg.OperatorURL != "" {
+		sink, err := notify.NewOperatorSink(cfg.OperatorURL, cfg.OperatorSecret, userAgent(), nil)
+		if err != nil {
+			return nil, nil, fmt.Errorf("PUSHER_OPERATOR_WEBHOOK_URL: %w", err)
+		}
+		s.Operator = sink
+		log.Info("operator events are sent to the operator webhook", "url", webhook.DisplayURL(cfg.OperatorURL))
 	}
 	if cfg.SMTPURL == "" {
 		return s, wakeFn, nil
