@@ -95,3 +95,38 @@ func postgresProcesses() (map[int]procStat, error) {
 	}
 	return stats, nil
 }
+
+// machineCPU returns the CPU time all processes of this machine used so
+// far (every core's busy time, from /proc/stat).
+func machineCPU() (time.Duration, error) {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	return parseProcStat(data)
+}
+
+// parseProcStat returns the busy time of all cores from a /proc/stat: the
+// user, nice, system, irq, softirq and steal fields of its "cpu" line (guest
+// time is part of user).
+func parseProcStat(data []byte) (time.Duration, error) {
+	for line := range strings.Lines(string(data)) {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "cpu" {
+			continue
+		}
+		if len(f) < 9 {
+			return 0, fmt.Errorf("/proc/stat cpu line has %d fields", len(f))
+		}
+		var ticks int64
+		for _, i := range []int{1, 2, 3, 6, 7, 8} { // user nice system (idle iowait) irq softirq steal
+			v, err := strconv.ParseInt(f[i], 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("/proc/stat cpu line: %w", err)
+			}
+			ticks += v
+		}
+		return time.Duration(ticks) * time.Second / clockTicks, nil
+	}
+	return 0, fmt.Errorf("/proc/stat: no cpu line")
+}

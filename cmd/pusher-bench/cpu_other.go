@@ -15,3 +15,6 @@ func processCPU(pid int) (time.Duration, error) { return 0, errNoProc }
 
 // postgresCPU is not available without /proc.
 func postgresCPU() (time.Duration, bool, error) { return 0, false, errNoProc }
+
+// machineCPU is not available without /proc.
+func machineCPU() (time.Duration, error) { return 0, errNoProc }

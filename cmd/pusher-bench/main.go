@@ -27,6 +27,19 @@
 // right before it is stopped. -markdown FILE appends the run as one row of
 // a Markdown table (docs/benchmarks.md).
 //
+// -backlog N writes N events and the -fanout subscriptions straight into
+// the store before pusher serve starts, so it starts with N × fanout
+// pending messages and no ingest runs, and measures how fast they drain.
+//
+// -profile FILE takes a CPU profile of the (first) server through a debug
+// listener of its own, for -profile-seconds from -profile-delay after the
+// start of the measurement (the first publish, or the server start with
+// -backlog).
+//
+// -suite docs runs the standard set of runs (see suite.go) and regenerates
+// the results in docs/benchmarks.md, docs/benchmarks.png and the README's
+// performance table from them.
+//
 // -bare runs no pusher: -per-subscription × -fanout senders sign and POST
 // the same envelopes to the same receiver, paced by the same -rate, which is
 // the ceiling of this machine's HTTP loop. -compare-bare runs that first,
@@ -34,7 +47,9 @@
 //
 //	go run ./cmd/pusher-bench -events 20000 -fanout 3
 //	go run ./cmd/pusher-bench -events 20000 -batch 1 -concurrency 64 -compare-bare -markdown bench.md
+//	go run ./cmd/pusher-bench -backlog 100000
 //	go run ./cmd/pusher-bench -database-url postgres://localhost/pusher -instances 2
+//	go run ./cmd/pusher-bench -suite docs
 package main
 
 import (
@@ -77,6 +92,14 @@ type config struct {
 	bare, compareBare                  bool    // run the bare loop instead of, or before, pusher
 	bareRate                           float64 // bare delivered msg/s measured before, for R
 	markdown                           string  // append a table row per run to this file
+	backlog                            int     // events written into the store before the servers start; 0 = ingest
+	suite                              string  // run this suite instead of one run
+	docsPath, readmePath, chartPath    string  // what -suite regenerates
+	profile, debugAddr                 string  // CPU profile file; the server's -debug-addr it is taken through
+	profileDelay, profileSeconds       time.Duration
+	quietCores                         float64 // -suite waits until other processes use fewer cores than this
+	quietWait                          time.Duration
+	quietRepeats                       int // -suite repeats a run this often at most when others were busy during it
 	timeout                            time.Duration
 	rate                               float64
 	seed                               uint64
@@ -105,7 +128,25 @@ func main() {
 	flag.BoolVar(&c.compareBare, "compare-bare", false, "run the -bare loop first, then pusher, and print R = pusher delivered/s ÷ bare delivered/s")
 	flag.Float64Var(&c.bareRate, "bare-rate", 0, "bare delivered msg/s measured before (with the same flags): print R against it")
 	flag.StringVar(&c.markdown, "markdown", "", "append one Markdown table row per run to this file (the header when it is new)")
+	flag.IntVar(&c.backlog, "backlog", 0, "write this many events (and the -fanout subscriptions) straight into the store "+
+		"(SQLite, or the -database-url schema) before pusher serve starts, publish nothing and measure the drain; replaces -events")
+	flag.StringVar(&c.suite, "suite", "", `run a suite of runs and write its results: "docs" regenerates -docs, -readme and -chart; `+
+		`"quick" is the same with few events, for trying it out (give it other paths). The suite sets -events, -batch, -concurrency, `+
+		`-fanout, -rate, -backlog and -bare of each run; -bin, -workers, -per-subscription, -serve-flags, -database-url, -seed, `+
+		`-timeout, -verify, -keep and -markdown apply to all`)
+	flag.StringVar(&c.docsPath, "docs", "docs/benchmarks.md", "-suite: the file whose generated part (between bench markers) is rewritten")
+	flag.StringVar(&c.readmePath, "readme", "README.md", "-suite: the README whose performance table (between bench markers) is rewritten")
+	flag.StringVar(&c.chartPath, "chart", "docs/benchmarks.png", "-suite: the PNG chart to write")
+	flag.Float64Var(&c.quietCores, "quiet-cores", 0.2, "-suite: before each run, wait until the machine's other processes keep fewer cores than this busy (0 = do not wait)")
+	flag.DurationVar(&c.quietWait, "quiet-wait", 3*time.Minute, "-suite: wait at most this long for that before each run, then run anyway")
+	flag.IntVar(&c.quietRepeats, "quiet-repeats", 4, "-suite: repeat a run during which other processes kept -quiet-cores or more busy, at most this often")
+	flag.StringVar(&c.profile, "profile", "", "write a CPU profile of the first server to this file (taken through a -debug-addr of its own)")
+	flag.DurationVar(&c.profileDelay, "profile-delay", time.Second, "-profile: start it this long after the first publish (with -backlog, the server start)")
+	flag.DurationVar(&c.profileSeconds, "profile-seconds", 5*time.Second, "-profile: its length (whole seconds)")
 	flag.Parse()
+	if c.backlog > 0 {
+		c.events = c.backlog
+	}
 	if err := c.validate(); err != nil {
 		fmt.Fprintln(os.Stderr, "pusher-bench:", err)
 		os.Exit(2)
@@ -131,6 +172,16 @@ func (c config) validate() error {
 		return errors.New("-bare and -compare-bare exclude each other")
 	case (c.bare || c.compareBare) && c.perSub < 1:
 		return errors.New("-bare needs -per-subscription of at least 1 (the senders per subscription)")
+	case c.backlog < 0:
+		return errors.New("-backlog must not be negative")
+	case c.backlog > 0 && (c.bare || c.compareBare || c.bareRate > 0):
+		return errors.New("-backlog measures pusher's drain: no -bare, -compare-bare or -bare-rate")
+	case c.backlog > 0 && c.rate > 0:
+		return errors.New("-backlog publishes nothing: -rate does not apply")
+	case c.suite != "" && suites[c.suite] == nil:
+		return fmt.Errorf("-suite %q: want one of %s", c.suite, strings.Join(suiteNames(), ", "))
+	case c.profile != "" && c.bare:
+		return errors.New("-profile profiles a pusher server: not with -bare")
 	}
 	return nil
 }
@@ -138,6 +189,16 @@ func (c config) validate() error {
 // run runs the bench once, or with -compare-bare the bare loop and then
 // pusher, and prints R when a bare rate is known.
 func run(ctx context.Context, c config) error {
+	if c.suite != "" {
+		return runSuite(ctx, c, suites[c.suite])
+	}
+	if c.profile != "" && c.debugAddr == "" {
+		addr, err := freeLoopbackAddr()
+		if err != nil {
+			return err
+		}
+		c.debugAddr = addr
+	}
 	if c.bare {
 		_, err := runOnce(ctx, c, true)
 		return err
@@ -174,10 +235,10 @@ type bench struct {
 // arrivals.
 type measurement struct {
 	res       publishResult
-	published bool                       // res is complete: every event was handed over
-	label     string                     // the server (or bare) part of the configuration
-	cpu       func(messages int) float64 // prints the CPU report, returns µs/msg; nil = not measured
-	rss       []float64                  // peak RSS MiB of each pusher child
+	published bool                         // res is complete: every event was handed over
+	label     string                       // the server (or bare) part of the configuration
+	cpu       func(messages int) cpuResult // prints the CPU report and returns it; nil = not measured
+	rss       []float64                    // peak RSS MiB of each pusher child
 }
 
 // runOnce runs pusher (with bare, the bare loop) on fresh events and a fresh
@@ -189,9 +250,12 @@ func runOnce(ctx context.Context, c config, bare bool) (runStats, error) {
 	}
 	defer cleanup()
 	var m measurement
-	if bare {
+	switch {
+	case bare:
 		m, err = b.runBare(ctx)
-	} else {
+	case c.backlog > 0:
+		m, err = b.runBacklog(ctx)
+	default:
 		m, err = b.runPusher(ctx)
 	}
 	if !m.published {
@@ -261,15 +325,17 @@ func (b *bench) runPusher(ctx context.Context) (measurement, error) {
 		return measurement{}, err
 	}
 	cpuBefore, cpuErr := sampleCPU(ctx, srvs.pids(), schema)
+	waitProfile := startProfile(ctx, c)
 	res, err := publish(ctx, c, srvs.urls(), pubToken, b.events, b.rcv)
 	if err != nil {
 		return measurement{}, err
 	}
 	err = await(ctx, c, b.rcv)
 	cpuAfter, cpuErr2 := sampleCPU(ctx, srvs.pids(), schema)
+	err = errors.Join(err, waitProfile())
 	srvs.stop()
 	m := measurement{res: res, published: true, label: serverLabel(c, schema), rss: srvs.peaks()}
-	m.cpu = func(messages int) float64 {
+	m.cpu = func(messages int) cpuResult {
 		return reportCPU(cpuBefore, cpuAfter, errors.Join(cpuErr, cpuErr2), messages)
 	}
 	return m, err
@@ -531,9 +597,10 @@ func (b *bench) report(m measurement, bare bool) (runStats, error) {
 	c := b.c
 	s := summarize(configLabel(c, m.label, bare), m.res, b.rcv)
 	s.rssMiB = m.rss
+	s.backlog = c.backlog > 0
 	fmt.Printf("%s; GOMAXPROCS=%d\n", s.config, runtime.GOMAXPROCS(0))
 	printStats(s)
-	if !bare {
+	if !bare && !s.backlog {
 		fmt.Printf("ingest: all acked after %v; request (batch of %d) p50=%v p99=%v max=%v; producer duplicates=%d\n",
 			s.ingest.Round(time.Millisecond), c.batch, pct(m.res.requests, 50), pct(m.res.requests, 99),
 			pct(m.res.requests, 100), m.res.duplicates)
@@ -543,7 +610,8 @@ func (b *bench) report(m measurement, bare bool) (runStats, error) {
 		fmt.Printf("WARNING: %d deliveries with unknown messageIds\n", u)
 	}
 	if m.cpu != nil {
-		s.cpuPerMsg = m.cpu(s.arrived)
+		r := m.cpu(s.arrived)
+		s.cpuPerMsg, s.pusherCores, s.benchCores, s.otherCores = r.perMsg, r.pusherCores, r.benchCores, r.otherCores
 	}
 	var err error
 	if c.markdown != "" {
@@ -573,6 +641,9 @@ func serverLabel(c config, schema *pgSchema) string {
 // configLabel describes a run: the server (or bare) label, the fan-out, the
 // publishers and the pacing.
 func configLabel(c config, label string, bare bool) string {
+	if c.backlog > 0 {
+		return label + fmt.Sprintf("; backlog=%d fanout=%d", c.backlog, c.fanout)
+	}
 	label += fmt.Sprintf("; events=%d fanout=%d", c.events, c.fanout)
 	if !bare {
 		label += fmt.Sprintf(" batch=%d concurrency=%d", c.batch, c.concurrency)
@@ -624,6 +695,10 @@ func startServers(c config, tmp string, schema *pgSchema) (cluster, error) {
 		logPath := filepath.Join(tmp, "serve.log")
 		if i > 0 {
 			logPath = filepath.Join(tmp, fmt.Sprintf("serve-%d.log", i+1))
+		}
+		args := args
+		if i == 0 && c.debugAddr != "" { // the first instance is the one profiled
+			args = append(slices.Clip(args), "-debug-addr", c.debugAddr)
 		}
 		s, err := startChild(bin, args, logPath)
 		if err != nil {

@@ -22,20 +22,29 @@ type runStats struct {
 	duringN            int     // messages that arrived during ingest
 	ingest, drain      time.Duration
 	elapsed            time.Duration // first publish → last arrival
+	span               time.Duration // first arrival → last arrival
+	maxGap             time.Duration // the longest time without a (first) arrival between the first and the last
+	spanRate           float64       // delivered messages/s over span
 	p50, p90, p95, p99 time.Duration // publish → first arrival
 	pmax               time.Duration
 	cpuPerMsg          float64   // µs of CPU per delivered message; NaN when not measured
+	pusherCores        float64   // CPU time of pusher ÷ wall time of the run; NaN when not measured
+	benchCores         float64   // the same for this process: publishers and receiver
+	otherCores         float64   // the same for every other process of the machine
 	rssMiB             []float64 // peak RSS of each pusher child; nil in bare mode
 	lost, dups         int64
+	backlog            bool // a -backlog run: no ingest, start and end are the server start
 }
 
 // summarize computes the rates, latencies, lost and duplicated counts of a
 // run whose ingest res covered, from the receiver's first arrivals.
 func summarize(config string, res publishResult, rcv *receiver) runStats {
 	n := len(rcv.sent)
-	s := runStats{config: config, events: n, messages: n * rcv.fanout, cpuPerMsg: math.NaN()}
+	s := runStats{config: config, events: n, messages: n * rcv.fanout, cpuPerMsg: math.NaN(),
+		pusherCores: math.NaN(), benchCores: math.NaN(), otherCores: math.NaN()}
 	var lat []time.Duration
-	var last int64
+	var arrivals []int64
+	var first, last int64
 	for sub := range rcv.fanout {
 		for i := range n {
 			a := rcv.first[sub][i].Load()
@@ -43,7 +52,11 @@ func summarize(config string, res publishResult, rcv *receiver) runStats {
 				continue // never arrived
 			}
 			s.arrived++
+			arrivals = append(arrivals, a)
 			last = max(last, a)
+			if first == 0 || a < first {
+				first = a
+			}
 			if a <= res.end.UnixNano() {
 				s.duringN++
 			}
@@ -58,11 +71,26 @@ func summarize(config string, res publishResult, rcv *receiver) runStats {
 	if last > 0 {
 		s.elapsed = time.Unix(0, last).Sub(res.start)
 		s.drain = max(0, time.Unix(0, last).Sub(res.end))
+		s.span = time.Duration(last - first)
 	}
+	s.spanRate = rate(s.arrived, s.span)
+	s.maxGap = longestGap(arrivals)
 	s.after = rate(s.arrived-s.duringN, s.drain)
 	s.all = rate(s.arrived, s.elapsed)
 	s.p50, s.p90, s.p95, s.p99, s.pmax = pct(lat, 50), pct(lat, 90), pct(lat, 95), pct(lat, 99), pct(lat, 100)
 	return s
+}
+
+// longestGap returns the longest interval between consecutive times (unix
+// ns, in any order), 0 for fewer than two.
+func longestGap(times []int64) time.Duration {
+	s := slices.Clone(times)
+	slices.Sort(s)
+	var gap int64
+	for i := 1; i < len(s); i++ {
+		gap = max(gap, s[i]-s[i-1])
+	}
+	return time.Duration(gap)
 }
 
 // rate returns n per second of d, or 0 when n or d is 0.
@@ -90,10 +118,16 @@ func pct(ds []time.Duration, p int) time.Duration {
 func printStats(s runStats) {
 	fmt.Printf("events=%d fanout=%d messages=%d arrived=%d elapsed=%v\n",
 		s.events, s.messages/max(s.events, 1), s.messages, s.arrived, s.elapsed.Round(time.Millisecond))
-	fmt.Printf("rate: offered %.0f msg/s, delivered during ingest %.0f msg/s (%d in %v), after %.0f msg/s (%d in %v), overall %.0f msg/s\n",
-		s.offered, s.during, s.duringN, s.ingest.Round(100*time.Microsecond),
-		s.after, s.arrived-s.duringN, s.drain.Round(100*time.Microsecond), s.all)
-	fmt.Printf("latency p50=%v p90=%v p95=%v p99=%v max=%v\n", s.p50, s.p90, s.p95, s.p99, s.pmax)
+	if s.backlog {
+		fmt.Printf("drain: %.0f msg/s from the server start (%d in %v), %.0f msg/s from the first arrival to the last (%v)\n",
+			s.all, s.arrived, s.elapsed.Round(time.Millisecond), s.spanRate, s.span.Round(time.Millisecond))
+	} else {
+		fmt.Printf("rate: offered %.0f msg/s, delivered during ingest %.0f msg/s (%d in %v), after %.0f msg/s (%d in %v), overall %.0f msg/s\n",
+			s.offered, s.during, s.duringN, s.ingest.Round(100*time.Microsecond),
+			s.after, s.arrived-s.duringN, s.drain.Round(100*time.Microsecond), s.all)
+	}
+	fmt.Printf("latency p50=%v p90=%v p95=%v p99=%v max=%v; longest pause between arrivals %v\n",
+		s.p50, s.p90, s.p95, s.p99, s.pmax, s.maxGap.Round(100*time.Microsecond))
 	fmt.Printf("lost=%d duplicated=%d\n", s.lost, s.dups)
 	if s.rssMiB != nil {
 		fmt.Printf("peak RSS (VmHWM) of each pusher child: %s MiB\n", formatRSS(s.rssMiB))
@@ -129,8 +163,12 @@ func markdownRow(s runStats) string {
 		rss = formatRSS(s.rssMiB)
 	}
 	cfg := strings.ReplaceAll(s.config, "|", `\|`)
-	return fmt.Sprintf("| %s | %.0f | %.0f | %.0f | %.0f | %v | %v | %v | %s | %s | %d | %d |\n",
-		cfg, s.offered, s.during, s.after, s.all, s.p50, s.p95, s.p99, cpu, rss, s.lost, s.dups)
+	offered, during := fmt.Sprintf("%.0f", s.offered), fmt.Sprintf("%.0f", s.during)
+	if s.backlog { // no ingest: the drain is "after"
+		offered, during = "—", "—"
+	}
+	return fmt.Sprintf("| %s | %s | %s | %.0f | %.0f | %v | %v | %v | %s | %s | %d | %d |\n",
+		cfg, offered, during, s.after, s.all, s.p50, s.p95, s.p99, cpu, rss, s.lost, s.dups)
 }
 
 // appendMarkdown appends the row of s to the file at path, writing the

@@ -43,6 +43,10 @@ func TestMarkdownRow(t *testing.T) {
 	if got := markdownRow(s); !strings.Contains(got, "| 20ms | — | — | 2 | 3 |") {
 		t.Errorf("bare row %s", got)
 	}
+	s.backlog = true // no ingest: offered and during are not rates
+	if got := markdownRow(s); !strings.HasPrefix(got, `| pusher 1× SQLite; a\|b | — | — | 1500 | 1010 |`) {
+		t.Errorf("backlog row %s", got)
+	}
 	if cols, hcols := strings.Count(want, " | "), strings.Count(strings.SplitN(markdownHeader, "\n", 2)[0], " | "); cols != hcols {
 		t.Errorf("row has %d separators, header %d", cols, hcols)
 	}
