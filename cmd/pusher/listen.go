@@ -120,12 +120,12 @@ func (l *listener) print(ctx context.Context, r *http.Request, body []byte) {
 // verify returns "ok" with the header and key that matched, "MISSING",
 // "BAD", "STALE" (signed, but older than --max-age) or why it could not
 // check. A signature that matches no known key refreshes the keys from the
-// server once, except for the TestMessage: its subscription does not exist
-// yet.
+// server once; for the TestMessage too, since pusher lists a subscription
+// to its owner while its TestMessage is in flight.
 func (l *listener) verify(ctx context.Context, env verify.Envelope, body []byte, h http.Header) string {
 	keys := l.knownKeys()
 	res, err := l.verifier(keys).Check(body, h)
-	if errors.Is(err, verify.ErrBadSignature) && l.keySource != nil && !env.IsTestMessage() {
+	if errors.Is(err, verify.ErrBadSignature) && l.keySource != nil {
 		if err := l.refreshKeys(ctx); err != nil {
 			return "unchecked (" + err.Error() + ")"
 		}
@@ -140,7 +140,7 @@ func (l *listener) verify(ctx context.Context, env verify.Envelope, body []byte,
 	case errors.Is(err, verify.ErrTimestamp):
 		return "STALE (" + err.Error() + ")"
 	case env.IsTestMessage():
-		return "unchecked (the TestMessage is signed with the new subscription's key, which is not known yet)"
+		return "unchecked (the TestMessage is signed with the new subscription's key, which the server did not list)"
 	case len(keys) == 0:
 		return "unchecked (no --signing-key or --org)"
 	}

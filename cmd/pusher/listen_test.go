@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -114,5 +115,32 @@ func TestListenUnsigned(t *testing.T) {
 	}
 	if got := out.String(); !strings.Contains(got, "signature=MISSING") || !strings.Contains(got, "not a pusher envelope") {
 		t.Errorf("output:\n%s", got)
+	}
+}
+
+// The TestMessage of a new subscription is signed with a key the listener
+// does not know yet; it looks the key up on the server (which lists the
+// subscription to its owner during the handshake) and verifies it.
+func TestListenLooksUpTheTestMessageKey(t *testing.T) {
+	key := signing.NewKey()
+	out := &webhooktest.Buffer{}
+	lookups := 0
+	l := &listener{out: out, status: http.StatusOK, keySource: func(context.Context) ([]string, error) {
+		lookups++
+		return []string{key}, nil
+	}}
+	srv := httptest.NewServer(l)
+	defer srv.Close()
+	guard := &ssrf.Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
+	c := delivery.NewClient("pusher/test", 5*time.Second, 1, delivery.WithGuard(guard))
+	test := delivery.TestMessage(testOrg, "f02f80f8-8f35-11eb-8dcd-0242ac130003", time.Now())
+	if o := c.Post(t.Context(), srv.URL+"/hook", webhook.Keys{Current: key}, test); !o.OK() {
+		t.Fatalf("Post = %+v", o)
+	}
+	if got := out.String(); !strings.Contains(got, "signature=ok header=X-iZettle-Signature key=1/1") || !strings.Contains(got, "testMessage=yes") {
+		t.Errorf("output:\n%s", got)
+	}
+	if lookups != 1 {
+		t.Errorf("%d key lookups, want 1", lookups)
 	}
 }
