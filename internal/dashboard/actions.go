@@ -79,11 +79,14 @@ func (h *handler) replay(req *request) (string, error) {
 		if _, ok := webhook.LookupEventType(n); !ok || !s.Wants(n) {
 			return "", webhook.Errorf(webhook.Unprocessable, "The subscription does not subscribe to %q.", n)
 		}
+		if !webhook.Replayable(n) {
+			return "", webhook.Errorf(webhook.Unprocessable, "%q events are not replayed: they were addressed to one client.", n)
+		}
 		names = append(names, n)
 	}
 	all := len(names) == 0
 	if all {
-		names = s.EventNames // nil when it subscribes to everything
+		names = s.ReplayNames() // what it subscribes to, without the disconnect events
 	}
 	from := strings.TrimSpace(form.Get("from"))
 	if from != "" && !webhook.IsUUID(from) {

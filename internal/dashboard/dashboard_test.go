@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -857,4 +858,31 @@ func TestMount(t *testing.T) {
 			t.Errorf("%s went to %s, want %s", path, w.Body.String(), want)
 		}
 	}
+}
+
+// A replay without event names covers what the subscription subscribes to
+// except the disconnect events, which were addressed to one client; asking
+// for one of those is refused.
+func TestReplayNeverResendsDisconnectEvents(t *testing.T) {
+	e := newEnv(t, nil)
+	b := e.loggedIn()
+	csrf := b.csrf()
+	base := Prefix + "/subscriptions/" + subOK
+	res := b.post(base+"/replay", url.Values{"csrf": {csrf}, "since": {"2026-12-01T10:00"}, "until": {"2026-12-01T12:00"}})
+	wantStatus(t, res, http.StatusOK)
+	if len(e.st.replays) != 1 {
+		t.Fatalf("replays %+v, want one dry run", e.st.replays)
+	}
+	if got, want := e.st.replays[0].EventNames, []string{webhook.ProductCreated, webhook.ProductUpdated}; !slices.Equal(got, want) {
+		t.Errorf("dry run for every event asked for %v, want the subscribed %v", got, want)
+	}
+	for _, s := range e.st.subs {
+		if s.UUID == subOK {
+			s.EventNames = nil // every event, the disconnect ones included
+		}
+	}
+	res = b.post(base+"/replay", url.Values{"csrf": {csrf}, "since": {"2026-12-01T10:00"}, "until": {"2026-12-01T12:00"},
+		"event": {webhook.ApplicationConnectionRemoved}})
+	wantStatus(t, res, http.StatusUnprocessableEntity)
+	wantContains(t, res, "not replayed")
 }

@@ -102,8 +102,9 @@ type Engine struct {
 	Now             func() time.Time            // default time.Now
 	OnRecorded      func([]store.AttemptResult) // optional, called after each recorded batch (metrics, notices)
 
-	wake     chan struct{}
-	initOnce sync.Once
+	wake      chan struct{}
+	initOnce  sync.Once
+	rotations sync.Map // subscription uuid → time of its last key rotation (KeysChanged)
 }
 
 func (e *Engine) init() {
@@ -395,4 +396,30 @@ func (e *Engine) maintain(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// KeysChanged tells the engine that the signing key of subscription uuid
+// was rotated now: deliveries of it that the engine leased before and has
+// not started to post are released instead, and claimed again with the new
+// keys, so every attempt that starts after the rotation is signed with the
+// new key. Only this instance's engine learns of it: another instance may
+// still post what it leased before, for at most its lease time.
+func (e *Engine) KeysChanged(uuid string) {
+	e.init()
+	now := e.Now()
+	e.rotations.Range(func(k, v any) bool { // forget what no lease can predate any more
+		if now.Sub(v.(time.Time)) > e.LeaseFor {
+			e.rotations.Delete(k)
+		}
+		return true
+	})
+	e.rotations.Store(uuid, now)
+	e.Notify()
+}
+
+// rotatedSince reports whether the key of subscription uuid was rotated
+// at or after t.
+func (e *Engine) rotatedSince(uuid string, t time.Time) bool {
+	v, ok := e.rotations.Load(uuid)
+	return ok && !v.(time.Time).Before(t)
 }

@@ -122,9 +122,14 @@ func (p *pipeline) tidy(uuid string, q *subQueue) {
 	}
 }
 
-// stale reports whether d was leased too long ago to be posted now.
+// stale reports whether d must not be posted now: it was leased too long
+// ago, or before its subscription's signing key was rotated (its keys are
+// the old ones).
 func (p *pipeline) stale(d *store.Delivery) bool {
-	return !d.LeasedAt.IsZero() && p.e.Now().Sub(d.LeasedAt) > p.maxWait
+	if d.LeasedAt.IsZero() {
+		return false
+	}
+	return p.e.Now().Sub(d.LeasedAt) > p.maxWait || p.e.rotatedSince(d.SubscriptionUUID, d.LeasedAt)
 }
 
 // dispatch takes claimed deliveries, oldest first, of a claim that

@@ -422,3 +422,55 @@ func TestEngineStrictOrderLeasesOneAtATime(t *testing.T) {
 		}
 	})
 }
+
+// After KeysChanged (a key rotation), the deliveries the engine leased
+// ahead with the old key are not posted with it: they are released and
+// claimed again, so every request that starts after the rotation is signed
+// with the new key. Requests already being posted keep the old one.
+func TestEngineSignsWithTheNewKeyAfterARotation(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		db, _ := openDB(t)
+		p := newFakePoster(func(c *call) delivery.Outcome {
+			time.Sleep(latency)
+			return accept(c)
+		})
+		org := uuid.NewString()
+		sub := createSubscription(t, db, org, "https://shop.example.com/hook")
+		oldKey := sub.SigningKey
+		evs := publishN(t, db, org, "rotate", 12)
+		e := fakeEngine(t, db, p)
+		e.PerSubscription = 4
+		startEngine(t, e)
+		e.Notify()
+		time.Sleep(latency / 2) // the first 4 are being posted, 8 are leased ahead
+		synctest.Wait()
+
+		sub.Rotate("new-signing-key", time.Now(), time.Hour)
+		if err := db.SaveSigning(t.Context(), sub); err != nil {
+			t.Fatal(err)
+		}
+		e.KeysChanged(sub.UUID)
+		time.Sleep(time.Second)
+		synctest.Wait()
+
+		calls := p.callsTo("")
+		if len(calls) != len(evs) {
+			t.Fatalf("%d requests, want %d", len(calls), len(evs))
+		}
+		for _, c := range calls {
+			wantKey := "new-signing-key"
+			if c.N < 4 {
+				wantKey = oldKey // started before the rotation
+			}
+			if c.Keys.Current != wantKey {
+				t.Errorf("request %d (%s) signed with %q, want %q", c.N, c.Envelope.MessageID, c.Keys.Current, wantKey)
+			}
+			if c.N >= 4 && c.Keys.Previous != oldKey {
+				t.Errorf("request %d carries previous key %q, want the old key during the overlap", c.N, c.Keys.Previous)
+			}
+		}
+		if n := countState(t, db, sub, store.StateDelivered); n != len(evs) {
+			t.Errorf("%d messages delivered, want %d", n, len(evs))
+		}
+	})
+}

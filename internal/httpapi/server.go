@@ -27,7 +27,7 @@ type Store interface {
 	DeleteSubscription(ctx context.Context, org, clientID, uuid string, now time.Time) error
 	Publish(ctx context.Context, events []store.Event) ([]store.PublishResult, error)
 	Ping(ctx context.Context) error
-	store.DeliveryLog // the extension API's, and PurgeSubscription for a failed create
+	store.DeliveryLog // the extension API's
 }
 
 // Authenticator returns the principal of a request or an Unauthorized error.
@@ -58,6 +58,10 @@ type Config struct {
 	// OperatorSink: a key rotation also queues a key_rotated notice for
 	// the operator event sink (docs/extensions.md).
 	OperatorSink bool
+	// KeysChanged, when set, is told the uuid of a subscription whose
+	// signing key was rotated, after it was stored (the delivery engine's
+	// KeysChanged, so deliveries it holds are signed with the new key).
+	KeysChanged func(subscriptionUUID string)
 
 	// Abuse limits. Zero means none for each; pusher serve sets the
 	// Default… values of ratelimit.go unless told otherwise. A client over
@@ -104,7 +108,7 @@ func NewHandler(log *slog.Logger, st Store, authn Authenticator, hs Handshaker, 
 		return h(authenticated(authn, lim, key, fn))
 	}
 	authed := func(fn principalFunc) http.Handler { return limited(apiLimit, apiKey, fn) }
-	subs := subscriptionHandlers{st: st, hs: hs, cfg: cfg}
+	subs := subscriptionHandlers{st: st, hs: hs, cfg: cfg, handshakes: newHandshakes()}
 	const coll = "/organizations/{org}/subscriptions"
 	route(mux, h, coll, map[string]http.Handler{
 		"POST":   authed(subs.create),

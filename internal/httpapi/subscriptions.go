@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -53,21 +52,17 @@ type subscriptionRequest struct {
 }
 
 type subscriptionHandlers struct {
-	st  Store
-	hs  Handshaker
-	cfg Config
+	st         Store
+	hs         Handshaker
+	cfg        Config
+	handshakes *handshakes // creates sending their TestMessage
 }
 
 // create handles POST /organizations/{org}/subscriptions: validate, check
-// scopes, uniqueness and the cap, store, then send the TestMessage.
-//
-// The subscription is stored before its TestMessage, so that its owner's
-// GET lists it while the TestMessage is in flight: a receiver may look its
-// own subscription up (its signing key) to verify the TestMessage. If the
-// TestMessage fails, the subscription is purged, leaving nothing behind (no
-// dead letter, notice or deleted subscription), and the answer is the
-// TestMessage's error, as Zettle's. Events published meanwhile are queued
-// for it, and purged with it.
+// scopes, uniqueness and the cap, send the TestMessage, then store. While
+// the TestMessage is in flight its owner's GET lists the subscription
+// (see handshakes); if it fails, nothing was stored and the answer is its
+// error, as Zettle's.
 //
 // A uuid is unique across all organizations (it is the primary key, and
 // Zettle says "one UUID can be used only for one subscription"), so a uuid
@@ -95,7 +90,7 @@ func (h subscriptionHandlers) create(w http.ResponseWriter, r *http.Request, p a
 	}
 	uuid := strings.ToLower(*req.UUID)
 	// Only the caller's own uuids are found here; one held elsewhere fails
-	// in CreateSubscription with the same error, before any TestMessage.
+	// in CreateSubscription with the same error, after the TestMessage.
 	if _, err := h.st.Subscription(r.Context(), org, p.ClientID, uuid); err == nil {
 		return webhook.ErrSubscriptionExists(uuid)
 	} else if !webhook.IsCode(err, webhook.NotFound) {
@@ -122,15 +117,14 @@ func (h subscriptionHandlers) create(w http.ResponseWriter, r *http.Request, p a
 		Status: webhook.Active, SigningKey: signing.NewKey(), Created: now, Updated: now,
 		Settings: webhook.DefaultSettings(),
 	}
-	if err := h.st.CreateSubscription(r.Context(), s); err != nil {
+	if !h.handshakes.start(s) {
+		return webhook.ErrSubscriptionExists(uuid)
+	}
+	defer h.handshakes.done(s.UUID) // after it is stored, so GET lists it throughout
+	if err := h.hs.Handshake(r.Context(), s, now); err != nil {
 		return err
 	}
-	if err := h.hs.Handshake(r.Context(), s, now); err != nil {
-		// Undone even if the client went away meanwhile. Should the undoing
-		// fail, its error is the answer: the create did not end cleanly.
-		if perr := h.st.PurgeSubscription(context.WithoutCancel(r.Context()), s.UUID); perr != nil && !webhook.IsCode(perr, webhook.NotFound) {
-			return fmt.Errorf("purge subscription %s after its failed TestMessage (%v): %w", s.UUID, err, perr)
-		}
+	if err := h.st.CreateSubscription(r.Context(), s); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, toJSON(s, createdLayout))
@@ -148,6 +142,7 @@ func (h subscriptionHandlers) list(w http.ResponseWriter, r *http.Request, p aut
 	if err != nil {
 		return err
 	}
+	subs = h.handshakes.listedWith(subs, org, p.ClientID)
 	out := make([]subscriptionJSON, len(subs))
 	for i, s := range subs {
 		out[i] = toJSON(s, listedLayout)
