@@ -40,6 +40,9 @@ func (h extHandlers) rotateKey(w http.ResponseWriter, r *http.Request, p auth.Pr
 	if err := h.st.SaveSigning(r.Context(), s, notices...); err != nil {
 		return err
 	}
+	if h.cfg.KeysChanged != nil {
+		h.cfg.KeysChanged(s.UUID)
+	}
 	writeJSON(w, http.StatusOK, struct {
 		SigningKey         string `json:"signingKey"`
 		PreviousKeyExpires string `json:"previousKeyExpires"`
@@ -84,7 +87,7 @@ func (h extHandlers) putSettings(w http.ResponseWriter, r *http.Request, p auth.
 	if req.StandardWebhooks != nil {
 		s.Settings.StandardWebhooks = *req.StandardWebhooks
 	}
-	if err := h.st.SaveSigning(r.Context(), s); err != nil {
+	if err := h.st.SaveSettings(r.Context(), s.UUID, s.Settings); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, toSettingsJSON(s))

@@ -22,16 +22,18 @@ type DeliveryLog interface {
 	// (by its owner or after its retries ran out) while its dead letters
 	// are retained, or NotFound.
 	DeletedSubscription(ctx context.Context, uuid string) (DeletedSubscription, error)
-	// SaveSigning writes s.Settings, s.SigningKey, s.PreviousSigningKey,
+	// SaveSigning writes s.SigningKey, s.PreviousSigningKey,
 	// s.PreviousKeyExpires and s.Updated of the subscription with s.UUID
-	// and nothing else, and in the same transaction queues notices in the
-	// outbox, due at once (a key rotation's operator notice). It returns
-	// NotFound, and queues nothing, if there is no such subscription.
+	// and nothing else (not its settings: see SaveSettings), and in the
+	// same transaction queues notices in the outbox, due at once (a key
+	// rotation's operator notice). It returns NotFound, and queues
+	// nothing, if there is no such subscription.
 	SaveSigning(ctx context.Context, s *webhook.Subscription, notices ...webhook.Notice) error
-	// PurgeSubscription deletes a subscription and every message queued for
-	// it, leaving no dead letter, notice or DeletedSubscription: the undoing
-	// of a create whose TestMessage failed. NotFound if there is none.
-	PurgeSubscription(ctx context.Context, uuid string) error
+	// SaveSettings writes settings as the settings of the subscription
+	// with uuid and nothing else: not its signing keys (see SaveSigning)
+	// nor its updated time, which settings never change. NotFound if
+	// there is no such subscription.
+	SaveSettings(ctx context.Context, uuid string, settings webhook.Settings) error
 
 	// LogMessages returns the messages f selects, newest first (by row id
 	// descending), at most f.Limit.

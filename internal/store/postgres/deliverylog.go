@@ -55,10 +55,8 @@ func (db *DB) SaveSigning(ctx context.Context, s *webhook.Subscription, notices 
 	save := func(ctx context.Context, q interface {
 		Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
 	}) error {
-		tag, err := q.Exec(ctx, `UPDATE subscriptions SET strict_order = $2, standard_webhooks = $3, rotation_overlap_us = $4,
-				signing_key = $5, previous_signing_key = $6, previous_key_expires_at = $7, updated_at = $8
-			WHERE uuid = $1`, s.UUID, s.Settings.StrictOrder, s.Settings.StandardWebhooks, s.Settings.RotationOverlap.Microseconds(),
-			s.SigningKey, s.PreviousSigningKey, nullTime(s.PreviousKeyExpires), s.Updated)
+		tag, err := q.Exec(ctx, `UPDATE subscriptions SET signing_key = $2, previous_signing_key = $3, previous_key_expires_at = $4, updated_at = $5
+			WHERE uuid = $1`, s.UUID, s.SigningKey, s.PreviousSigningKey, nullTime(s.PreviousKeyExpires), s.Updated)
 		if err == nil && tag.RowsAffected() == 0 {
 			return webhook.ErrSubscriptionNotFound(s.UUID)
 		}
@@ -81,28 +79,15 @@ func (db *DB) SaveSigning(ctx context.Context, s *webhook.Subscription, notices 
 	})
 }
 
-// PurgeSubscription implements store.DeliveryLog. The DELETE of the
-// subscription comes first: it waits for the transactions enqueueing
-// messages for it (see deleteSubscriptionsSQL), whose messages the later
-// statements then see and delete.
-func (db *DB) PurgeSubscription(ctx context.Context, uuid string) (err error) {
-	defer wrap(&err, "postgres.PurgeSubscription(%s)", uuid)
-	return db.inTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM subscriptions WHERE uuid = $1`, uuid)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return webhook.ErrSubscriptionNotFound(uuid)
-		}
-		b := &pgx.Batch{}
-		b.Queue(`DELETE FROM attempts a USING messages m WHERE m.id = a.message_row AND m.subscription_uuid = $1`, uuid)
-		b.Queue(`DELETE FROM messages WHERE subscription_uuid = $1`, uuid)
-		b.Queue(`DELETE FROM notices WHERE subscription_uuid = $1`, uuid)
-		b.Queue(`DELETE FROM deleted_subscriptions WHERE uuid = $1`, uuid)
-		b.Queue(`DELETE FROM replays WHERE subscription_uuid = $1`, uuid)
-		return tx.SendBatch(ctx, b).Close()
-	})
+// SaveSettings implements store.DeliveryLog: one statement.
+func (db *DB) SaveSettings(ctx context.Context, uuid string, settings webhook.Settings) (err error) {
+	defer wrap(&err, "postgres.SaveSettings(%s)", uuid)
+	tag, err := db.pool.Exec(ctx, `UPDATE subscriptions SET strict_order = $2, standard_webhooks = $3, rotation_overlap_us = $4
+		WHERE uuid = $1`, uuid, settings.StrictOrder, settings.StandardWebhooks, settings.RotationOverlap.Microseconds())
+	if err == nil && tag.RowsAffected() == 0 {
+		return webhook.ErrSubscriptionNotFound(uuid)
+	}
+	return err
 }
 
 // logColumns are the columns of a LogMessage, of messages m joined with

@@ -54,10 +54,8 @@ func (db *DB) DeletedSubscription(ctx context.Context, uuid string) (_ store.Del
 func (db *DB) SaveSigning(ctx context.Context, s *webhook.Subscription, notices ...webhook.Notice) (err error) {
 	defer wrap(&err, "sqlite.SaveSigning(%s)", s.UUID)
 	return db.write(ctx, func(tx *wtx) error {
-		res, err := tx.Exec(`UPDATE subscriptions SET strict_order = ?, standard_webhooks = ?, rotation_overlap_us = ?,
-				signing_key = ?, previous_signing_key = ?, previous_key_expires_at = ?, updated_at = ?
-			WHERE uuid = ?`, s.Settings.StrictOrder, s.Settings.StandardWebhooks, s.Settings.RotationOverlap.Microseconds(),
-			s.SigningKey, s.PreviousSigningKey, nullMicros(s.PreviousKeyExpires), micros(s.Updated), s.UUID)
+		res, err := tx.Exec(`UPDATE subscriptions SET signing_key = ?, previous_signing_key = ?, previous_key_expires_at = ?, updated_at = ?
+			WHERE uuid = ?`, s.SigningKey, s.PreviousSigningKey, nullMicros(s.PreviousKeyExpires), micros(s.Updated), s.UUID)
 		if err != nil {
 			return err
 		}
@@ -73,27 +71,17 @@ func (db *DB) SaveSigning(ctx context.Context, s *webhook.Subscription, notices 
 	})
 }
 
-// PurgeSubscription implements store.DeliveryLog.
-func (db *DB) PurgeSubscription(ctx context.Context, uuid string) (err error) {
-	defer wrap(&err, "sqlite.PurgeSubscription(%s)", uuid)
+// SaveSettings implements store.DeliveryLog.
+func (db *DB) SaveSettings(ctx context.Context, uuid string, settings webhook.Settings) (err error) {
+	defer wrap(&err, "sqlite.SaveSettings(%s)", uuid)
 	return db.write(ctx, func(tx *wtx) error {
-		res, err := tx.Exec(`DELETE FROM subscriptions WHERE uuid = ?`, uuid)
+		res, err := tx.Exec(`UPDATE subscriptions SET strict_order = ?, standard_webhooks = ?, rotation_overlap_us = ?
+			WHERE uuid = ?`, settings.StrictOrder, settings.StandardWebhooks, settings.RotationOverlap.Microseconds(), uuid)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return webhook.ErrSubscriptionNotFound(uuid)
-		}
-		for _, q := range []string{
-			`DELETE FROM attempts WHERE message_row IN (SELECT id FROM messages WHERE subscription_uuid = ?)`,
-			`DELETE FROM messages WHERE subscription_uuid = ?`,
-			`DELETE FROM notices WHERE subscription_uuid = ?`,
-			`DELETE FROM deleted_subscriptions WHERE uuid = ?`,
-			`DELETE FROM replays WHERE subscription_uuid = ?`,
-		} {
-			if _, err := tx.Exec(q, uuid); err != nil {
-				return err
-			}
 		}
 		return nil
 	})

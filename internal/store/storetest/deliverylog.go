@@ -233,22 +233,23 @@ var deliveryLogCases = []testCase{
 		}
 		checkExtensions(t, "imported", mustGet(t, target, subA), want)
 	}},
-	{"SaveSigningWritesOnlySigningAndSettings", func(t *testing.T, e *env) {
-		mustCreate(t, e.st, newSub(subA))
+	{"SaveSigningWritesOnlySigning", func(t *testing.T, e *env) {
+		mustCreate(t, e.st, extendedSub(subA))
 		s := mustGet(t, e.st, subA)
+		settings := s.Settings
 		s.Rotate("new-key", t0.Add(time.Hour), 2*time.Hour)
-		s.Settings = webhook.Settings{StrictOrder: true, StandardWebhooks: true, RotationOverlap: 2 * time.Hour}
+		s.Settings = webhook.Settings{RotationOverlap: time.Minute} // a stale or changed copy: not written
 		s.Destination, s.Status, s.ContactEmail = "https://changed.example/", webhook.Failing, "changed@example.com"
 		if err := e.st.SaveSigning(ctx, s); err != nil {
 			t.Fatal(err)
 		}
 		got := mustGet(t, e.st, subA)
-		want := &webhook.Subscription{Settings: s.Settings, SigningKey: "new-key", PreviousSigningKey: "k-" + subA,
+		want := &webhook.Subscription{Settings: settings, SigningKey: "new-key", PreviousSigningKey: "k-" + subA,
 			PreviousKeyExpires: t0.Add(3 * time.Hour)}
 		checkExtensions(t, "after SaveSigning", got, want)
 		if !got.Updated.Equal(t0.Add(time.Hour)) || got.Destination != "https://example.com/"+subA ||
 			got.Status != webhook.Active || got.ContactEmail != "ops@example.com" || !got.Created.Equal(t0) {
-			t.Errorf("after SaveSigning = %+v, want only the keys, settings and updated time changed", got)
+			t.Errorf("after SaveSigning = %+v, want only the keys and updated time changed", got)
 		}
 		byUUID, err := e.st.SubscriptionByUUID(ctx, subA)
 		if err != nil {
@@ -257,6 +258,40 @@ var deliveryLogCases = []testCase{
 		checkExtensions(t, "SubscriptionByUUID after SaveSigning", byUUID, want)
 		if err := e.st.SaveSigning(ctx, newSub(subC)); !webhook.IsCode(err, webhook.NotFound) {
 			t.Errorf("SaveSigning(unknown) = %v, want NotFound", err)
+		}
+	}},
+	{"SaveSettingsWritesOnlySettings", func(t *testing.T, e *env) {
+		mustCreate(t, e.st, extendedSub(subA))
+		stale := mustGet(t, e.st, subA) // read before a rotation, as a racing settings PUT does
+		rotated := mustGet(t, e.st, subA)
+		rotated.Rotate("new-key", t0.Add(time.Hour), 30*time.Minute)
+		if err := e.st.SaveSigning(ctx, rotated); err != nil {
+			t.Fatal(err)
+		}
+		for _, settings := range []webhook.Settings{
+			{StrictOrder: true, RotationOverlap: 5 * time.Minute},
+			{}, // false and zero are written too
+			{StandardWebhooks: true, RotationOverlap: 168 * time.Hour},
+		} {
+			if err := e.st.SaveSettings(ctx, stale.UUID, settings); err != nil {
+				t.Fatal(err)
+			}
+			want := &webhook.Subscription{Settings: settings, SigningKey: "new-key", PreviousSigningKey: "k-" + subA,
+				PreviousKeyExpires: t0.Add(90 * time.Minute)}
+			got := mustGet(t, e.st, subA)
+			checkExtensions(t, fmt.Sprintf("after SaveSettings(%+v)", settings), got, want)
+			if !got.Updated.Equal(t0.Add(time.Hour)) || got.Destination != "https://example.com/"+subA ||
+				got.Status != webhook.Active || got.ContactEmail != "ops@example.com" || !got.Created.Equal(t0) {
+				t.Errorf("after SaveSettings = %+v, want only the settings changed (updated kept: the rotation's)", got)
+			}
+			byUUID, err := e.st.SubscriptionByUUID(ctx, subA)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkExtensions(t, "SubscriptionByUUID after SaveSettings", byUUID, want)
+		}
+		if err := e.st.SaveSettings(ctx, subC, webhook.Settings{StrictOrder: true}); !webhook.IsCode(err, webhook.NotFound) {
+			t.Errorf("SaveSettings(unknown) = %v, want NotFound", err)
 		}
 	}},
 	{"UpdateSubscriptionKeepsSigningAndSettings", func(t *testing.T, e *env) {
@@ -431,39 +466,6 @@ var deliveryLogCases = []testCase{
 		}
 		if ms := mustLog(t, target, store.MessageFilter{OrganizationUUID: org, ClientID: client}); len(ms) != 2 || ms[0].State != store.LogDead {
 			t.Errorf("imported dead letters of the client = %+v, want both", ms)
-		}
-	}},
-	{"PurgeLeavesNothing", func(t *testing.T, e *env) {
-		mustCreate(t, e.st, newSub(subA, webhook.ProductCreated))
-		mustCreate(t, e.st, newSub(subB, webhook.ProductUpdated))
-		publishN(t, e.st, "p", 2)
-		d := claimOne(t, e.st, t0)
-		mustRecord(t, e.st, t0, result(d, t0, 500)) // FAILING, with a notice
-		mustPublish(t, e.st, event(org, webhook.ProductUpdated, "u"))
-		failing, other := subA, subB
-		if err := e.st.PurgeSubscription(ctx, failing); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := e.st.SubscriptionByUUID(ctx, failing); !webhook.IsCode(err, webhook.NotFound) {
-			t.Errorf("SubscriptionByUUID(purged) = %v, want NotFound", err)
-		}
-		if _, err := e.st.DeletedSubscription(ctx, failing); !webhook.IsCode(err, webhook.NotFound) {
-			t.Errorf("DeletedSubscription(purged) = %v, want NotFound: a purge leaves no tombstone", err)
-		}
-		if n := countState(t, e.st, failing, ""); n != 0 {
-			t.Errorf("purged subscription has %d messages, want none (no dead letters)", n)
-		}
-		if ns := allNotices(t, e.st); len(ns) != 0 {
-			t.Errorf("notices after purge = %+v, want none", ns)
-		}
-		if ms := mustLog(t, e.st, store.MessageFilter{OrganizationUUID: org}); len(ms) != 1 || ms[0].SubscriptionUUID != other {
-			t.Errorf("LogMessages after purge = %+v, want only the other subscription's message", ms)
-		}
-		if st, err := e.st.QueueStats(ctx); err != nil || st.Dead != 0 || st.Leased != 0 || st.Pending != 1 {
-			t.Errorf("QueueStats after purge = %+v, %v", st, err)
-		}
-		if err := e.st.PurgeSubscription(ctx, failing); !webhook.IsCode(err, webhook.NotFound) {
-			t.Errorf("PurgeSubscription(again) = %v, want NotFound", err)
 		}
 	}},
 	{"LogMessagesPagesNewestFirst", func(t *testing.T, e *env) {
