@@ -4,8 +4,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/pusher-hq/pusher/internal/webhook"
 )
 
 // flagSet is a flag.FlagSet whose flags may also be set by environment
@@ -42,11 +46,59 @@ func helpWithEnv(help, envName string) string {
 	return help + " (env " + envName + ")"
 }
 
+// string adds a string flag. Usage shows its default, which comes from the
+// environment when the variable is set, with a URL's password and query
+// values hidden (webhook.DisplayURL): a -database-url, -smtp-url or
+// -operator-webhook-url from the environment may carry credentials, and
+// usage is printed to stderr on every flag error. A flag whose variable
+// names a secret (isSecretEnv) is added as fs.secret.
 func (fs *flagSet) string(name, envName, def, help string) *string {
+	if isSecretEnv(envName) && def == "" {
+		return fs.secret(name, envName, help)
+	}
 	if v, ok := fs.envValue(envName); ok {
 		def = v
 	}
-	return fs.String(name, def, helpWithEnv(help, envName))
+	p := fs.String(name, def, helpWithEnv(help, envName))
+	fs.Lookup(name).DefValue = displayDefault(def)
+	return p
+}
+
+// secret adds a string flag whose value is never shown: usage says only
+// whether the environment variable is set.
+func (fs *flagSet) secret(name, envName, help string) *string {
+	v, ok := fs.envValue(envName)
+	help = helpWithEnv(help, envName)
+	if ok {
+		help += " (set in " + envName + "; not shown)"
+	}
+	p := fs.String(name, v, help)
+	fs.Lookup(name).DefValue = "" // PrintDefaults prints no default then
+	return p
+}
+
+// isSecretEnv reports whether the variable envName holds a secret (a key,
+// password or token) by its name, so commands that add such a flag with
+// fs.string do not print it either.
+func isSecretEnv(envName string) bool {
+	for _, word := range []string{"SECRET", "PASSWORD", "TOKEN", "_KEY"} {
+		if strings.Contains(envName, word) {
+			return true
+		}
+	}
+	return false
+}
+
+// displayDefault returns v as usage may show it: a URL without its
+// password and query values; one that does not parse is not shown.
+func displayDefault(v string) string {
+	if !strings.Contains(v, "://") {
+		return v
+	}
+	if _, err := url.Parse(v); err != nil {
+		return "(unparsable URL, not shown)"
+	}
+	return webhook.DisplayURL(v)
 }
 
 func (fs *flagSet) int(name, envName string, def int, help string) *int {

@@ -98,9 +98,9 @@ func parseServeConfig(args []string, getenv env, stderr io.Writer) (serveConfig,
 	noticePoll := fs.duration("notice-poll-interval", "PUSHER_NOTICE_POLL_INTERVAL", notify.DefaultPollInterval, "how often the notice outbox is checked; failing and deleted notices are sent at once, recovered ones within this")
 	noticeBackoff := fs.duration("notice-retry-backoff", "PUSHER_NOTICE_RETRY_BACKOFF", notify.DefaultBackoff(1), "wait before a notice whose e-mail (or operator event) could not be sent is tried again; each further failure waits longer (2×, 4×, 10×, then 20× this)")
 	operatorURL := fs.string("operator-webhook-url", "PUSHER_OPERATOR_WEBHOOK_URL", "", "POST signed subscription.failing, .recovered, .deleted and .key_rotated events to this URL through the notice outbox (docs/extensions.md); empty = off")
-	operatorSecret := fs.string("operator-webhook-secret", "PUSHER_OPERATOR_WEBHOOK_SECRET", "", "Standard Webhooks secret the operator events are signed with: whsec_ and base64, or any other text used as the HMAC key as it is (set it in the environment, not on the command line); required with -operator-webhook-url")
-	secretKey := fs.string("secret-key", "PUSHER_SECRET_KEY", "", "encrypt signing keys at rest with this AES-256 key (64 hex digits or base64; set it in the environment, not on the command line); empty = stored as they are")
-	secretOld := fs.string("secret-key-old", "PUSHER_SECRET_KEY_OLD", "", "earlier secret keys, comma-separated, that still open values sealed before a rotation")
+	operatorSecret := fs.secret("operator-webhook-secret", "PUSHER_OPERATOR_WEBHOOK_SECRET", "Standard Webhooks secret the operator events are signed with: whsec_ and base64, or any other text used as the HMAC key as it is (set it in the environment, not on the command line); required with -operator-webhook-url")
+	secretKey := fs.secret("secret-key", "PUSHER_SECRET_KEY", "encrypt signing keys at rest with this AES-256 key (64 hex digits or base64; set it in the environment, not on the command line); empty = stored as they are")
+	secretOld := fs.secret("secret-key-old", "PUSHER_SECRET_KEY_OLD", "earlier secret keys, comma-separated, that still open values sealed before a rotation")
 	shutdown := fs.duration("shutdown-timeout", "PUSHER_SHUTDOWN_TIMEOUT", 30*time.Second, "how long shutdown waits for requests in flight")
 	level := fs.string("log-level", "PUSHER_LOG_LEVEL", "info", "debug, info, warn or error")
 	format := fs.string("log-format", "PUSHER_LOG_FORMAT", "text", "text or json")
@@ -135,7 +135,7 @@ func (c serveConfig) validate() error {
 	if err := c.Limits.validate(); err != nil {
 		return err
 	}
-	if err := c.Dashboard.validate(); err != nil {
+	if err := c.Dashboard.validate(c.Addr); err != nil {
 		return err
 	}
 	switch {
@@ -250,6 +250,7 @@ func runServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	handler := httpapi.NewHandler(log, db, verifier, client, engine.Notify, cfg.Limits.apply(httpapi.Config{
 		AllowHTTPDestinations: cfg.AllowHTTP, MaxBodyBytes: int64(cfg.MaxBody), MaxIngestBytes: int64(cfg.MaxIngestBody),
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), OperatorSink: cfg.OperatorURL != "",
+		KeysChanged: engine.KeysChanged,
 	}))
 	loops := []func(context.Context) error{engine.Run, sender.Run}
 	if db.listen != nil {
