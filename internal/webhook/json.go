@@ -30,6 +30,64 @@ var ErrTooDeep = fmt.Errorf("JSON nests deeper than %d levels", MaxDepth)
 // input's size whatever the input. It returns ErrTooDeep for such input, and
 // a syntax error if raw is not exactly one valid JSON value.
 func CompactJSON(raw []byte) ([]byte, error) {
+	// Valid JSON within MaxDepth, all that ingest sees normally, takes the
+	// fast path; anything else the token decoder, for its exact error.
+	if json.Valid(raw) && Depth(raw) <= MaxDepth {
+		return compactValid(raw), nil
+	}
+	return compactTokens(raw)
+}
+
+// compactValid is CompactJSON for raw that json.Valid accepts: it drops the
+// whitespace between tokens and copies numbers, literals and strings as
+// they are, except strings with escapes or invalid UTF-8, which it decodes
+// and re-encodes like compactTokens does. Its output is byte for byte that
+// of compactTokens.
+func compactValid(raw []byte) []byte {
+	out := make([]byte, 0, len(raw))
+	for i := 0; i < len(raw); i++ {
+		switch c := raw[i]; c {
+		case ' ', '\t', '\n', '\r':
+		case '"':
+			end := StringEnd(raw, i) // valid JSON: the closing quote
+			lit := raw[i : end+1]
+			if plainString(lit[1 : len(lit)-1]) {
+				out = append(out, lit...)
+			} else {
+				var s string
+				json.Unmarshal(lit, &s) // cannot fail: raw is valid
+				var b bytes.Buffer
+				AppendJSONString(&b, s)
+				out = append(out, b.Bytes()...)
+			}
+			i = end
+		default:
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// plainString reports whether the contents of a JSON string literal
+// decode to themselves and AppendJSONString writes them back unchanged: no
+// escapes (valid JSON has no control characters in strings) and valid
+// UTF-8.
+func plainString(b []byte) bool {
+	ascii := true
+	for _, c := range b {
+		if c == '\\' {
+			return false
+		}
+		if c >= utf8.RuneSelf {
+			ascii = false
+		}
+	}
+	return ascii || utf8.Valid(b)
+}
+
+// compactTokens is CompactJSON through encoding/json's token decoder, for
+// input that is invalid or nests too deep: it reports the decoder's error.
+func compactTokens(raw []byte) ([]byte, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var out bytes.Buffer

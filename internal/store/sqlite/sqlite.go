@@ -44,6 +44,7 @@ type DB struct {
 
 	urgent, bulk chan writeJob // the writer's two lanes; see collect
 	stmts        sync.Map      // prepared writer statements; see wtx
+	lastUrgent   bool          // the writer's last batch carried urgent jobs; see collect (writer goroutine only)
 
 	closeMu   sync.RWMutex // guards closing against submits
 	closing   bool

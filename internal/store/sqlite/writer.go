@@ -16,8 +16,12 @@ const (
 	maxBatch      = 512
 	maxBulkWeight = 64
 	// maxBulkBesideUrgent is the bulk budget of a batch that carries urgent
-	// jobs: a delivery's next claim waits for this commit, so ingest rides
-	// along only in small portions then.
+	// jobs, or follows one that did: a delivery's next claim waits for this
+	// commit, so ingest rides along only in small portions then. The
+	// recorder's next job is rarely queued yet when a batch is collected
+	// (it is waiting for its workers), so the budget stays small for the
+	// batch after an urgent one as well; with the full budget, a delivery
+	// result arriving just then waited for 64 events and their commit.
 	maxBulkBesideUrgent = 8
 )
 
@@ -85,13 +89,16 @@ func (db *DB) writeLoop() {
 }
 
 // collect adds queued jobs to first: urgent ones first, then bulk ones up to
-// the weight budget.
+// the weight budget, maxBulkBesideUrgent if this batch or the previous one
+// carries urgent jobs. It runs on the writer goroutine only.
 func (db *DB) collect(first writeJob) []writeJob {
 	batch := []writeJob{first}
 	weight, urgent := 0, first.urgent
 	if !urgent {
 		weight = first.weight
 	}
+	recent := db.lastUrgent
+	defer func() { db.lastUrgent = urgent }()
 	for len(batch) < maxBatch {
 		select {
 		case j := <-db.urgent:
@@ -101,7 +108,7 @@ func (db *DB) collect(first writeJob) []writeJob {
 		default:
 		}
 		budget := maxBulkWeight
-		if urgent {
+		if urgent || recent {
 			budget = maxBulkBesideUrgent
 		}
 		if weight >= budget {
