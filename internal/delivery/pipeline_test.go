@@ -99,7 +99,7 @@ func TestEngineLeasesAheadWithinTheCap(t *testing.T) {
 		sub := createSubscription(t, db, org, "https://ahead.example.com/hook")
 		evs := publishN(t, db, org, "ahead", 40)
 		e := fakeEngine(t, db, p)
-		e.PerSubscription = 4
+		e.PerSubscription, e.LeaseAhead = 4, 4
 		startEngine(t, e)
 		e.Notify()
 		synctest.Wait()
@@ -135,7 +135,7 @@ func TestEngineSlowCommitDoesNotStallPosts(t *testing.T) {
 		sub := createSubscription(t, db, org, "https://slowcommit.example.com/hook")
 		evs := publishN(t, db, org, "commit", 40)
 		e := fakeEngine(t, q, p)
-		e.PerSubscription = 4
+		e.PerSubscription, e.LeaseAhead = 4, 4
 		startEngine(t, e)
 		e.Notify()
 		time.Sleep(time.Second)
