@@ -16,7 +16,7 @@ import (
 
 // redeliver handles POST …/subscriptions/{sub}/messages/{msg}/redeliver.
 func (h *handler) redeliver(req *request) (string, error) {
-	sub, msg := req.r.PathValue("sub"), req.r.PathValue("msg")
+	sub, msg := strings.ToLower(req.r.PathValue("sub")), strings.ToLower(req.r.PathValue("msg"))
 	err := h.cfg.Store.Redeliver(req.r.Context(), sub, msg, req.now)
 	h.logAction(req, "redeliver", err, "subscription", sub, "messageId", msg)
 	if webhook.IsCode(err, webhook.NotFound) {
@@ -55,7 +55,7 @@ type replayData struct {
 func (h *handler) replay(req *request) (string, error) {
 	ctx := req.r.Context()
 	form := req.r.PostForm
-	s, err := h.cfg.Store.SubscriptionByUUID(ctx, req.r.PathValue("sub"))
+	s, err := h.cfg.Store.SubscriptionByUUID(ctx, strings.ToLower(req.r.PathValue("sub")))
 	if err != nil {
 		return "", err
 	}
@@ -177,7 +177,7 @@ func (h *handler) deleteSubscription(req *request) (string, error) {
 	if req.r.PostForm.Get("confirm") != "yes" {
 		return "", webhook.Errorf(webhook.Invalid, "Deleting a subscription needs its confirmation page.")
 	}
-	s, err := h.cfg.Store.SubscriptionByUUID(ctx, req.r.PathValue("sub"))
+	s, err := h.cfg.Store.SubscriptionByUUID(ctx, strings.ToLower(req.r.PathValue("sub")))
 	if err != nil {
 		return "", err
 	}

@@ -331,7 +331,7 @@ const formTime = "2006-01-02T15:04"
 // subscription serves GET /dashboard/subscriptions/{sub}.
 func (h *handler) subscription(req *request) (*view, error) {
 	ctx := req.r.Context()
-	id := req.r.PathValue("sub")
+	id := strings.ToLower(req.r.PathValue("sub"))
 	q := req.r.URL.Query()
 	d := subscriptionData{State: q.Get("state"), Event: q.Get("event"), Retention: human(h.cfg.Retention),
 		States:   []string{store.LogPending, store.LogFailing, store.LogDelivered, store.LogDead},
@@ -457,7 +457,7 @@ type messageData struct {
 // message serves GET /dashboard/subscriptions/{sub}/messages/{msg}.
 func (h *handler) message(req *request) (*view, error) {
 	ctx := req.r.Context()
-	subID, msgID := req.r.PathValue("sub"), req.r.PathValue("msg")
+	subID, msgID := strings.ToLower(req.r.PathValue("sub")), strings.ToLower(req.r.PathValue("msg"))
 	d := messageData{SubUUID: subID, SubLink: Prefix + "/subscriptions/" + url.PathEscape(subID)}
 	s, err := h.cfg.Store.SubscriptionByUUID(ctx, subID)
 	switch {
@@ -567,7 +567,7 @@ func (h *handler) notifications(req *request) (*view, error) {
 
 // deletePage serves GET /dashboard/subscriptions/{sub}/delete.
 func (h *handler) deletePage(req *request) (*view, error) {
-	s, err := h.cfg.Store.SubscriptionByUUID(req.r.Context(), req.r.PathValue("sub"))
+	s, err := h.cfg.Store.SubscriptionByUUID(req.r.Context(), strings.ToLower(req.r.PathValue("sub")))
 	if err != nil {
 		return nil, err
 	}
