@@ -102,9 +102,11 @@ type Engine struct {
 	Now             func() time.Time            // default time.Now
 	OnRecorded      func([]store.AttemptResult) // optional, called after each recorded batch (metrics, notices)
 
-	wake      chan struct{}
-	initOnce  sync.Once
-	rotations sync.Map // subscription uuid → time of its last key rotation (KeysChanged)
+	wake     chan struct{}
+	initOnce sync.Once
+	// outdated: subscription uuid → when its leases taken before went out
+	// of date (a key rotation, a recorded failure); see outdate.
+	outdated sync.Map
 }
 
 func (e *Engine) init() {
@@ -406,20 +408,29 @@ func (e *Engine) maintain(ctx context.Context) {
 // still post what it leased before, for at most its lease time.
 func (e *Engine) KeysChanged(uuid string) {
 	e.init()
-	now := e.Now()
-	e.rotations.Range(func(k, v any) bool { // forget what no lease can predate any more
-		if now.Sub(v.(time.Time)) > e.LeaseFor {
-			e.rotations.Delete(k)
-		}
-		return true
-	})
-	e.rotations.Store(uuid, now)
+	e.outdate(uuid)
 	e.Notify()
 }
 
-// rotatedSince reports whether the key of subscription uuid was rotated
-// at or after t.
-func (e *Engine) rotatedSince(uuid string, t time.Time) bool {
-	v, ok := e.rotations.Load(uuid)
+// outdate marks the deliveries of subscription uuid leased until now as
+// out of date: the engine releases those it has not started to post. After
+// a key rotation their keys are old; after a recorded failure they may come
+// from a claim that read the subscription while it was still ACTIVE, and a
+// FAILING subscription gets one probe, not those.
+func (e *Engine) outdate(uuid string) {
+	now := e.Now()
+	e.outdated.Range(func(k, v any) bool { // forget what no lease can predate any more
+		if now.Sub(v.(time.Time)) > e.LeaseFor {
+			e.outdated.Delete(k)
+		}
+		return true
+	})
+	e.outdated.Store(uuid, now)
+}
+
+// outdatedSince reports whether the leases of subscription uuid went out
+// of date at or after t.
+func (e *Engine) outdatedSince(uuid string, t time.Time) bool {
+	v, ok := e.outdated.Load(uuid)
 	return ok && !v.(time.Time).Before(t)
 }

@@ -123,13 +123,13 @@ func (p *pipeline) tidy(uuid string, q *subQueue) {
 }
 
 // stale reports whether d must not be posted now: it was leased too long
-// ago, or before its subscription's signing key was rotated (its keys are
-// the old ones).
+// ago, or before its subscription's leases went out of date (Engine.outdate:
+// a key rotation, a recorded failure).
 func (p *pipeline) stale(d *store.Delivery) bool {
 	if d.LeasedAt.IsZero() {
 		return false
 	}
-	return p.e.Now().Sub(d.LeasedAt) > p.maxWait || p.e.rotatedSince(d.SubscriptionUUID, d.LeasedAt)
+	return p.e.Now().Sub(d.LeasedAt) > p.maxWait || p.e.outdatedSince(d.SubscriptionUUID, d.LeasedAt)
 }
 
 // dispatch takes claimed deliveries, oldest first, of a claim that
@@ -244,6 +244,9 @@ func (p *pipeline) finish(d *store.Delivery, failed bool) (next *store.Delivery,
 // were written, so the store's rules for them apply: claimed deliveries of
 // those subscriptions may be posted again.
 func (p *pipeline) recorded(subs []string) {
+	for _, uuid := range subs {
+		p.e.outdate(uuid)
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, uuid := range subs {

@@ -474,3 +474,64 @@ func TestEngineSignsWithTheNewKeyAfterARotation(t *testing.T) {
 		}
 	})
 }
+
+// slowClaimQueue leaves claiming to the claim loop (the recorder claims
+// nothing) and makes every claim after the first return late, so a claim
+// that read a subscription while it was ACTIVE can return after that
+// subscription's failure was recorded.
+type slowClaimQueue struct {
+	delivery.Queue
+	claims atomic.Int32
+	delay  time.Duration
+}
+
+func (q *slowClaimQueue) ClaimMessages(ctx context.Context, p store.ClaimParams) ([]*store.Delivery, error) {
+	ds, err := q.Queue.ClaimMessages(ctx, p)
+	if q.claims.Add(1) > 1 {
+		time.Sleep(q.delay)
+	}
+	return ds, err
+}
+
+func (q *slowClaimQueue) RecordAndClaim(ctx context.Context, rec store.RecordParams, next store.ClaimParams) ([]*store.Delivery, error) {
+	next.Limit = 0
+	return q.Queue.RecordAndClaim(ctx, rec, next)
+}
+
+// A claim that leased a subscription's message while it was ACTIVE and
+// returns only after a failure of that subscription was recorded does not
+// post it: a FAILING subscription gets its one probe at the next retry,
+// nothing before.
+func TestEngineDoesNotPostWhatWasClaimedBeforeAFailure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		db, _ := openDB(t)
+		q := &slowClaimQueue{Queue: db, delay: 50 * time.Millisecond}
+		p := newFakePoster(func(c *call) delivery.Outcome {
+			if c.N == 0 { // at once: frees a slot while the subscription is ACTIVE
+				return delivery.Outcome{StatusCode: 200}
+			}
+			time.Sleep(latency) // the second fails after the next claim began
+			return delivery.Outcome{StatusCode: 503, Class: webhook.ClassHTTPStatus}
+		})
+		org := uuid.NewString()
+		sub := createSubscription(t, db, org, "https://flaky.example.com/hook")
+		publishN(t, db, org, "late", 10)
+		e := fakeEngine(t, q, p)
+		e.PerSubscription, e.LeaseAhead = 2, 1
+		e.PollInterval = 5 * time.Millisecond
+		e.Schedule = webhook.Schedule{{Count: 5, Interval: time.Minute}}
+		startEngine(t, e) // claims at once; the next claim is the poll's, 5 ms later
+		time.Sleep(time.Second)
+		synctest.Wait()
+
+		if st := status(t, db, sub); st != webhook.Failing {
+			t.Fatalf("status %q, want FAILING", st)
+		}
+		if calls := p.callsTo(""); len(calls) != 2 {
+			t.Errorf("%d requests in the second after the failure, want 2: the claim that returned after it was recorded must not post", len(calls))
+		}
+		if n := countState(t, db, sub, store.StateLeased); n != 0 {
+			t.Errorf("%d messages still leased, want 0 (released)", n)
+		}
+	})
+}
