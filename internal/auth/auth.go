@@ -56,6 +56,7 @@ type Principal struct {
 	ClientID         string
 	Subject          string
 	Scopes           []string
+	Expires          time.Time // the token's exp; zero if it has none
 }
 
 // HasScope reports whether p holds scope.
@@ -156,7 +157,10 @@ func (v *Verifier) verify(ctx context.Context, raw string) (Principal, time.Time
 	if p.ClientID == "" {
 		p.ClientID = c.AuthorizedParty
 	}
-	return p, c.ExpiresAt.Time, nil
+	if c.ExpiresAt != nil {
+		p.Expires = c.ExpiresAt.Time
+	}
+	return p, p.Expires, nil
 }
 
 func describe(err error) string {

@@ -114,6 +114,8 @@ func (fakeTokens) Authenticate(r *http.Request) (auth.Principal, error) {
 	switch r.Header.Get("Authorization") {
 	case "Bearer admin-token":
 		return auth.Principal{Subject: "alice", ClientID: "ops", Scopes: []string{auth.ScopeAdmin}}, nil
+	case "Bearer short-admin-token": // expires 30 minutes after t0
+		return auth.Principal{Subject: "bob", ClientID: "ops", Scopes: []string{auth.ScopeAdmin}, Expires: t0.Add(30 * time.Minute)}, nil
 	case "Bearer subscriber-token":
 		return auth.Principal{OrganizationUUID: org, ClientID: "shop-app", Scopes: []string{"READ:PRODUCT"}}, nil
 	}
@@ -885,4 +887,18 @@ func TestReplayNeverResendsDisconnectEvents(t *testing.T) {
 		"event": {webhook.ApplicationConnectionRemoved}})
 	wantStatus(t, res, http.StatusUnprocessableEntity)
 	wantContains(t, res, "not replayed")
+}
+
+// A session from a token login ends when the token expires, if that is
+// before the session's own end.
+func TestTokenSessionEndsWithTheToken(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.Password = "" })
+	b := e.browser()
+	wantStatus(t, b.login(url.Values{"token": {"short-admin-token"}}), http.StatusSeeOther)
+	wantStatus(t, b.get(Prefix+"/"), http.StatusOK)
+	e.clock.Add(31 * time.Minute)
+	res := b.get(Prefix + "/")
+	if res.StatusCode == http.StatusOK && strings.Contains(res.body, "token bob") {
+		t.Errorf("the session outlived its token: %d", res.StatusCode)
+	}
 }

@@ -308,6 +308,9 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 			who = p.ClientID
 		}
 		s = h.newSession(methodToken, "token "+who, now)
+		if !p.Expires.IsZero() && p.Expires.Unix() < s.Expires {
+			s.Expires = p.Expires.Unix() // a session never outlives its token
+		}
 	default:
 		refuse(http.StatusBadRequest, "Enter the password or an admin token.", "empty form")
 		return
