@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pusher-hq/pusher/internal/webhook"
@@ -107,6 +108,7 @@ type Engine struct {
 	// outdated: subscription uuid → when its leases taken before went out
 	// of date (a key rotation, a recorded failure); see outdate.
 	outdated sync.Map
+	outdates atomic.Uint64 // calls of outdate, to prune outdated now and then
 }
 
 func (e *Engine) init() {
@@ -419,12 +421,14 @@ func (e *Engine) KeysChanged(uuid string) {
 // FAILING subscription gets one probe, not those.
 func (e *Engine) outdate(uuid string) {
 	now := e.Now()
-	e.outdated.Range(func(k, v any) bool { // forget what no lease can predate any more
-		if now.Sub(v.(time.Time)) > e.LeaseFor {
-			e.outdated.Delete(k)
-		}
-		return true
-	})
+	if e.outdates.Add(1)%256 == 0 { // now and then, forget what no lease can predate any more
+		e.outdated.Range(func(k, v any) bool {
+			if now.Sub(v.(time.Time)) > e.LeaseFor {
+				e.outdated.Delete(k)
+			}
+			return true
+		})
+	}
 	e.outdated.Store(uuid, now)
 }
 
