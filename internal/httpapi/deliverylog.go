@@ -234,10 +234,7 @@ func (h extHandlers) message(w http.ResponseWriter, r *http.Request, p auth.Prin
 		return err
 	}
 	id := messageID(r)
-	m, err := h.st.LogMessage(r.Context(), t.UUID, id)
-	if webhook.IsCode(err, webhook.NotFound) {
-		return errMessageNotFound(id)
-	}
+	m, err := h.ownMessage(r.Context(), t.UUID, t.OrganizationUUID, id)
 	if err != nil {
 		return err
 	}

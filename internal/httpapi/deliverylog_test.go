@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pusher-hq/pusher/internal/store"
+	"github.com/pusher-hq/pusher/internal/webhook"
 )
 
 // listedMessage is a message of a list as a client reads it.
@@ -391,5 +394,29 @@ func TestUndelivered(t *testing.T) {
 	}
 	if _, err := a.db.DeletedSubscription(context.Background(), subUUID2); err != nil {
 		t.Errorf("DeletedSubscription = %v", err)
+	}
+}
+
+// A dead letter whose event belongs to another organization, under the
+// uuid of a live subscription (possible for data older than the delivery
+// log, when a deleted uuid could be taken by anyone), is not shown to the
+// new owner, nor redelivered to it.
+func TestMessageOfAnotherOrganizationUnderAReusedUUID(t *testing.T) {
+	a := newAPI(t)
+	rcv := newReceiver(t, http.StatusOK)
+	tok := a.token(org, allScopes...)
+	a.mustCreate(tok, subUUID, rcv.URL)
+	now := a.clock()
+	env := webhook.NewEnvelope(otherOrg, webhook.ProductCreated, webhook.MessageID(otherOrg, webhook.ProductCreated, "legacy"), `{}`, now)
+	legacy := store.MessageRecord{SubscriptionUUID: subUUID, State: store.StateDead, CreatedAt: now, FinishedAt: now,
+		Event: store.Event{Envelope: env, SourceEventName: webhook.ProductCreated, EventID: "legacy", Now: now}}
+	if _, err := a.db.Import(context.Background(), store.ImportBatch{Messages: []store.MessageRecord{legacy}}); err != nil {
+		t.Fatal(err)
+	}
+	path := extSub("self", subUUID, "/messages/"+env.MessageID)
+	for _, r := range []response{a.do("GET", path, tok, ""), a.do("POST", path+"/redeliver", tok, "")} {
+		if r.status != http.StatusNotFound || !strings.Contains(r.body, "MESSAGE_NOT_FOUND") {
+			t.Errorf("%d %s, want 404 MESSAGE_NOT_FOUND", r.status, r.body)
+		}
 	}
 }

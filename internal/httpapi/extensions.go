@@ -258,3 +258,15 @@ var (
 )
 
 func oneOf(v string, allowed []string) bool { return slices.Contains(allowed, v) }
+
+// ownMessage returns message id of subscription uuid if its event belongs
+// to org, and 404 MESSAGE_NOT_FOUND otherwise: a uuid re-used across
+// organizations before deleted uuids were held (dead letters older than the
+// delivery log) must not show one organization's events to another.
+func (h extHandlers) ownMessage(ctx context.Context, uuid, org, id string) (store.LogMessage, error) {
+	m, err := h.st.LogMessage(ctx, uuid, id)
+	if webhook.IsCode(err, webhook.NotFound) || (err == nil && !strings.EqualFold(m.OrganizationUUID, org)) {
+		return store.LogMessage{}, errMessageNotFound(id)
+	}
+	return m, err
+}

@@ -29,6 +29,9 @@ func (h extHandlers) redeliver(w http.ResponseWriter, r *http.Request, p auth.Pr
 		return err
 	}
 	id := messageID(r)
+	if _, err := h.ownMessage(r.Context(), s.UUID, s.OrganizationUUID, id); err != nil {
+		return err
+	}
 	err = h.st.Redeliver(r.Context(), s.UUID, id, h.cfg.Now().UTC())
 	if webhook.IsCode(err, webhook.NotFound) {
 		return errMessageNotFound(id)

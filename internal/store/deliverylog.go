@@ -272,8 +272,9 @@ type LogMessage struct {
 	NextAttemptAt time.Time
 
 	// Set by LogMessage only.
-	Envelope    []byte    // the envelope as delivered
-	AttemptList []Attempt // oldest first
+	OrganizationUUID string    // of its event
+	Envelope         []byte    // the envelope as delivered
+	AttemptList      []Attempt // oldest first
 }
 
 // MessagesByRow returns the row ids of ms, in order, and ms by row id

@@ -253,7 +253,7 @@ func (db *DB) LogMessage(ctx context.Context, subscriptionUUID, messageID string
 	if err != nil {
 		return m, err
 	}
-	m.Envelope = env.Bytes()
+	m.OrganizationUUID, m.Envelope = env.OrganizationUUID, env.Bytes()
 	rows, _ := db.pool.Query(ctx, `SELECT `+attemptColumns+` FROM attempts WHERE message_row = $1 ORDER BY id`, m.ID)
 	attempts, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Attempt, error) {
 		a, _, err := scanAttempt(row)

@@ -286,7 +286,7 @@ func (db *DB) LogMessage(ctx context.Context, subscriptionUUID, messageID string
 	if err != nil {
 		return m, err
 	}
-	m.Envelope = env.Bytes()
+	m.OrganizationUUID, m.Envelope = env.OrganizationUUID, env.Bytes()
 	attempts, err := db.Attempts(ctx, m.ID)
 	if err != nil {
 		return m, err

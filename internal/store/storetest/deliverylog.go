@@ -680,6 +680,9 @@ var deliveryLogCases = []testCase{
 		if string(m.Envelope) != string(ev.Envelope.Bytes()) || string(m.Envelope) != string(d.Envelope.Bytes()) {
 			t.Errorf("envelope = %s, want the bytes delivered %s", m.Envelope, d.Envelope.Bytes())
 		}
+		if m.OrganizationUUID != org {
+			t.Errorf("LogMessage organization = %q, want its event's %q", m.OrganizationUUID, org)
+		}
 		if m.ID != d.ID || m.State != store.LogDelivered || m.Attempts != 2 || len(m.AttemptList) != 2 || !m.FinishedAt.Equal(later) {
 			t.Fatalf("LogMessage = %+v", m)
 		}
