@@ -74,7 +74,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	rcv.SetStatus(http.StatusServiceUnavailable)
 
 	dataDir := filepath.Join(t.TempDir(), "data")
-	base, _ := startServe(t, dataDir, "-retry-schedule", "100x1s", "-dashboard-password", dashboardTestPassword)
+	base, _ := startServe(t, dataDir, "-retry-schedule", "100x1h", "-dashboard-password", dashboardTestPassword)
 	token := runCmd(t, "token", "-data-dir", dataDir, "-org", testOrg, "-client", "demo", "-scope", "READ:PRODUCT")
 	const subUUID = "f02f80f8-8f35-11eb-8dcd-0242ac130003"
 	api := func(method, path, body string) (int, string) {
@@ -101,9 +101,11 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatalf("publish printed %q", out)
 	}
 	// The first attempt fails (milliseconds from now, long before the
-	// browser is up): the subscription is FAILING, retried every second
-	// while the receiver keeps answering 503. Should the overview come
-	// first, its auto-refresh shows the failure a few seconds later.
+	// browser is up): the subscription is FAILING, next retried in an hour,
+	// so only the redelivery below delivers the message (a retry between
+	// the receiver's recovery and the click would deliver it first). Should
+	// the overview come first, its auto-refresh shows the failure a few
+	// seconds later.
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
