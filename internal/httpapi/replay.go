@@ -39,11 +39,11 @@ func (h extHandlers) redeliver(w http.ResponseWriter, r *http.Request, p auth.Pr
 	if err != nil {
 		return err
 	}
-	h.wake()
-	m, err := h.st.LogMessage(r.Context(), s.UUID, id)
+	m, err := h.st.LogMessage(r.Context(), s.UUID, id) // before the wake: the state this call left
 	if err != nil {
 		return err
 	}
+	h.wake()
 	writeJSON(w, http.StatusAccepted, struct {
 		MessageID string `json:"messageId"`
 		State     string `json:"state"`
