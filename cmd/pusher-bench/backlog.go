@@ -37,18 +37,11 @@ type backlogStore interface {
 // CPU of pusher counts from its process start: all of it.
 func (b *bench) runBacklog(ctx context.Context) (measurement, error) {
 	c := b.c
-	var schema *pgSchema
-	var err error
-	if c.databaseURL != "" {
-		if schema, err = createSchema(ctx, c.databaseURL); err != nil {
-			return measurement{}, err
-		}
-		if c.keep {
-			fmt.Fprintln(os.Stderr, "keeping schema", schema.name)
-		} else {
-			defer schema.dropAndReport()
-		}
+	schema, drop, err := b.freshSchema(ctx)
+	if err != nil {
+		return measurement{}, err
 	}
+	defer drop()
 	if c.dataDir == "" {
 		c.dataDir = filepath.Join(b.tmp, "data")
 	}

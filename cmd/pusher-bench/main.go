@@ -291,23 +291,34 @@ func newBench(c config) (*bench, func(), error) {
 	return &bench{c: c, tmp: tmp, org: org, events: events, sizes: sizes, rcv: rcv, dest: dest}, cleanup, nil
 }
 
+// freshSchema creates the PostgreSQL schema of a run with -database-url
+// (nil without it) and returns what drops it afterwards (nothing with
+// -keep, which says the schema's name instead).
+func (b *bench) freshSchema(ctx context.Context) (*pgSchema, func(), error) {
+	if b.c.databaseURL == "" {
+		return nil, func() {}, nil
+	}
+	schema, err := createSchema(ctx, b.c.databaseURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	if b.c.keep {
+		fmt.Fprintln(os.Stderr, "keeping schema", schema.name)
+		return schema, func() {}, nil
+	}
+	return schema, schema.dropAndReport, nil
+}
+
 // runPusher starts the servers, subscribes, publishes and waits for every
 // message; it stops the servers, reading their peak RSS right before,
 // before it returns.
 func (b *bench) runPusher(ctx context.Context) (measurement, error) {
 	c := b.c
-	var schema *pgSchema
-	var err error
-	if c.databaseURL != "" {
-		if schema, err = createSchema(ctx, c.databaseURL); err != nil {
-			return measurement{}, err
-		}
-		if c.keep {
-			fmt.Fprintln(os.Stderr, "keeping schema", schema.name)
-		} else {
-			defer schema.dropAndReport() // after the servers stopped: deferred before they start
-		}
+	schema, drop, err := b.freshSchema(ctx)
+	if err != nil {
+		return measurement{}, err
 	}
+	defer drop() // after the servers stopped: deferred before they start
 	if c.dataDir == "" {
 		c.dataDir = filepath.Join(b.tmp, "data")
 	}

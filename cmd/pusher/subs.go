@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pusher-hq/pusher/client"
+	"github.com/pusher-hq/pusher/internal/webhook"
 )
 
 // The API commands (subs, messages, attempts, redeliver, replay) call a
@@ -177,18 +178,6 @@ func fmtTime(t time.Time) string {
 		return "-"
 	}
 	return t.UTC().Format("2006-01-02T15:04:05Z")
-}
-
-// fmtDuration shows a duration without trailing zero units (24h, 1h30m).
-func fmtDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }
 
 func fmtEvents(names []string) string {
@@ -458,7 +447,7 @@ func runSubsSettings(ctx context.Context, args []string, getenv env, stdout, std
 	tw := newTable(stdout)
 	fmt.Fprintf(tw, "strictOrder:\t%t\n", s.StrictOrder)
 	fmt.Fprintf(tw, "standardWebhooks:\t%t\n", s.StandardWebhooks)
-	fmt.Fprintf(tw, "rotationOverlap:\t%s\n", fmtDuration(s.RotationOverlap))
+	fmt.Fprintf(tw, "rotationOverlap:\t%s\n", webhook.CompactDuration(s.RotationOverlap))
 	fmt.Fprintf(tw, "standardWebhooksSecret:\t%s\n", s.StandardWebhooksSecret)
 	return tw.Flush()
 }

@@ -196,19 +196,6 @@ func stampIf(t time.Time) string {
 // millis is d in whole milliseconds.
 func millis(d time.Duration) int64 { return d.Milliseconds() }
 
-// formatDuration writes d in Go's duration syntax without zero units:
-// 24h, 1h30m, 90s, 0s.
-func formatDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
-}
-
 // parseOverlap reads the rotation overlap v of the body's field property:
 // a Go duration from 0 to webhook.MaxRotationOverlap. Anything else is 422
 // VALIDATION_ERROR, a DURATION violation of property.
@@ -221,7 +208,7 @@ func parseOverlap(property, v string) (time.Duration, error) {
 }
 
 // overlapRule is the violation text of a bad rotation overlap.
-var overlapRule = "must be a Go duration from 0s to " + formatDuration(webhook.MaxRotationOverlap)
+var overlapRule = "must be a Go duration from 0s to " + webhook.CompactDuration(webhook.MaxRotationOverlap)
 
 // percentile returns the nearest-rank p-th percentile (1 ≤ p ≤ 100) of
 // sorted, which is in ascending order: the smallest value that at least
@@ -246,7 +233,7 @@ type settingsJSON struct {
 func toSettingsJSON(s *webhook.Subscription) settingsJSON {
 	return settingsJSON{
 		StrictOrder: s.Settings.StrictOrder, StandardWebhooks: s.Settings.StandardWebhooks,
-		RotationOverlap: formatDuration(s.Settings.RotationOverlap), StandardWebhooksSecret: webhook.StandardWebhooksSecret(s.SigningKey),
+		RotationOverlap: webhook.CompactDuration(s.Settings.RotationOverlap), StandardWebhooksSecret: webhook.StandardWebhooksSecret(s.SigningKey),
 	}
 }
 

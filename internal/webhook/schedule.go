@@ -73,6 +73,22 @@ func (s Schedule) String() string {
 	return strings.Join(parts, ",")
 }
 
+// CompactDuration writes d in Go's duration syntax without zero units
+// (24h, 1h30m, 90s, 0s), as the rotation overlap is shown. Unlike
+// shortDuration it keeps mixed units (90m is 1h30m).
+func CompactDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// shortDuration writes d in whole hours or minutes when it is one, as a
+// Schedule step.
 func shortDuration(d time.Duration) string {
 	switch {
 	case d%time.Hour == 0:
