@@ -290,11 +290,8 @@ type statsRow struct {
 func statsOf(window string, s store.AttemptStats) statsRow {
 	r := statsRow{Window: window, Delivered: s.Delivered, Failed: s.Failed, Rate: percent(s.Delivered, s.Delivered+s.Failed),
 		P50: "—", P95: "—", P99: "—"}
-	if len(s.Durations) > 0 {
-		ds := slices.Clone(s.Durations)
-		slices.Sort(ds)
-		at := func(p float64) string { return millis(ds[min(int(p*float64(len(ds))), len(ds)-1)]) }
-		r.P50, r.P95, r.P99 = at(0.50), at(0.95), at(0.99)
+	if p50, p95, p99, ok := s.Latencies(); ok {
+		r.P50, r.P95, r.P99 = millis(p50), millis(p95), millis(p99)
 	}
 	return r
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -269,10 +268,8 @@ func toStatsWindow(s store.AttemptStats) statsWindowJSON {
 		rate := float64(s.Delivered) / float64(n)
 		j.SuccessRate = &rate
 	}
-	if len(s.Durations) > 0 {
-		d := slices.Clone(s.Durations)
-		slices.Sort(d)
-		j.LatencyMs = &latencyJSON{P50: millis(percentile(d, 50)), P95: millis(percentile(d, 95)), P99: millis(percentile(d, 99))}
+	if p50, p95, p99, ok := s.Latencies(); ok {
+		j.LatencyMs = &latencyJSON{P50: millis(p50), P95: millis(p95), P99: millis(p99)}
 	}
 	return j
 }

@@ -74,7 +74,6 @@ func (c caller) clientFilter() string {
 // one, or what is kept of a deleted one while its dead letters are.
 type target struct {
 	UUID, OrganizationUUID, ClientID, Destination string
-	Live                                          *webhook.Subscription // nil once deleted
 }
 
 // live returns the subscription uuid if c may see it, and Zettle's 404
@@ -100,7 +99,7 @@ func (h extHandlers) target(ctx context.Context, c caller, uuid string) (target,
 	s, err := h.st.SubscriptionByUUID(ctx, uuid)
 	switch {
 	case err == nil && c.sees(s.OrganizationUUID, s.ClientID):
-		return target{UUID: s.UUID, OrganizationUUID: s.OrganizationUUID, ClientID: s.ClientID, Destination: s.Destination, Live: s}, nil
+		return target{UUID: s.UUID, OrganizationUUID: s.OrganizationUUID, ClientID: s.ClientID, Destination: s.Destination}, nil
 	case err == nil:
 		return target{}, notFound
 	case !webhook.IsCode(err, webhook.NotFound):
@@ -209,18 +208,6 @@ func parseOverlap(property, v string) (time.Duration, error) {
 
 // overlapRule is the violation text of a bad rotation overlap.
 var overlapRule = "must be a Go duration from 0s to " + webhook.CompactDuration(webhook.MaxRotationOverlap)
-
-// percentile returns the nearest-rank p-th percentile (1 ≤ p ≤ 100) of
-// sorted, which is in ascending order: the smallest value that at least
-// p% of the values are less than or equal to. Zero for no values.
-func percentile(sorted []time.Duration, p int) time.Duration {
-	n := len(sorted)
-	if n == 0 {
-		return 0
-	}
-	rank := (p*n + 99) / 100 // ceil(p/100 × n), in integers
-	return sorted[min(max(rank, 1), n)-1]
-}
 
 // settingsJSON is a subscription's settings as the extension API shows them.
 type settingsJSON struct {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/pusher-hq/pusher/internal/webhook"
@@ -311,6 +312,29 @@ type AttemptStats struct {
 	// Durations of the attempts, any order, at most the 100,000 most recent.
 	Durations []time.Duration
 	Backlog   int // undelivered messages (pending, leased)
+}
+
+// Latencies returns the nearest-rank p50, p95 and p99 of s.Durations, and
+// false when there are none.
+func (s AttemptStats) Latencies() (p50, p95, p99 time.Duration, ok bool) {
+	if len(s.Durations) == 0 {
+		return 0, 0, 0, false
+	}
+	d := slices.Clone(s.Durations)
+	slices.Sort(d)
+	return Percentile(d, 50), Percentile(d, 95), Percentile(d, 99), true
+}
+
+// Percentile returns the nearest-rank p-th percentile (1 ≤ p ≤ 100) of
+// sorted, which is in ascending order: the smallest value that at least
+// p% of the values are less than or equal to. Zero for no values.
+func Percentile(sorted []time.Duration, p int) time.Duration {
+	n := len(sorted)
+	if n == 0 {
+		return 0
+	}
+	rank := (p*n + 99) / 100 // ceil(p/100 × n), in integers
+	return sorted[min(max(rank, 1), n)-1]
 }
 
 // DeletedSubscription is what is kept of a deleted subscription.
