@@ -90,7 +90,7 @@ func TestClientClassifiesOutcomes(t *testing.T) {
 			return closedPortURL(t), newClient(testTimeout)
 		}, webhook.ClassRefused, 0, ""},
 		{"dns", func(t *testing.T) (string, *delivery.Client) {
-			return "http://nonexistent.invalid/hook", newClient(2 * time.Second)
+			return "http://nonexistent.invalid/hook", unknownHostClient(t, 2*time.Second)
 		}, webhook.ClassDNS, 0, ""},
 		{"untrusted certificate", func(t *testing.T) (string, *delivery.Client) {
 			rc, _ := newTLSReceiver(t, ok)
@@ -226,27 +226,31 @@ func TestHandshake(t *testing.T) {
 	}
 
 	notAccessible := []struct {
-		name    string
-		setup   func(t *testing.T) string
-		timeout time.Duration
-		words   string
+		name  string
+		setup func(t *testing.T) (string, *delivery.Client)
+		words string
 	}{
-		{"refused", closedPortURL, testTimeout, "connection refused"},
-		{"dns", func(*testing.T) string { return "http://nonexistent.invalid/hook" }, tlsTimeout, "not found"},
-		{"timeout", func(t *testing.T) string {
+		{"refused", func(t *testing.T) (string, *delivery.Client) {
+			return closedPortURL(t), newClient(testTimeout)
+		}, "connection refused"},
+		{"dns", func(t *testing.T) (string, *delivery.Client) {
+			return "http://nonexistent.invalid/hook", unknownHostClient(t, tlsTimeout)
+		}, "not found"},
+		{"timeout", func(t *testing.T) (string, *delivery.Client) {
 			var rc *receiver
 			rc = newReceiver(t, func(_ http.ResponseWriter, r *http.Request, _ int) int { return rc.hang(r) })
-			return rc.URL()
-		}, testTimeout, "no answer"},
-		{"untrusted certificate", func(t *testing.T) string {
+			return rc.URL(), newClient(testTimeout)
+		}, "no answer"},
+		{"untrusted certificate", func(t *testing.T) (string, *delivery.Client) {
 			rc, _ := newTLSReceiver(t, ok)
-			return rc.URL()
-		}, tlsTimeout, "TLS"},
+			return rc.URL(), newClient(tlsTimeout)
+		}, "TLS"},
 	}
 	for _, tt := range notAccessible {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newSubscription(uuid.NewString(), tt.setup(t))
-			err := newClient(tt.timeout).Handshake(bg, s, now)
+			dest, c := tt.setup(t)
+			s := newSubscription(uuid.NewString(), dest)
+			err := c.Handshake(bg, s, now)
 			var we *webhook.Error
 			if !errors.As(err, &we) {
 				t.Fatalf("Handshake = %v (%T), want *webhook.Error", err, err)

@@ -26,6 +26,7 @@ import (
 	"github.com/pusher-hq/pusher/internal/delivery"
 	"github.com/pusher-hq/pusher/internal/signing"
 	"github.com/pusher-hq/pusher/internal/ssrf"
+	"github.com/pusher-hq/pusher/internal/ssrf/ssrftest"
 	"github.com/pusher-hq/pusher/internal/store"
 	"github.com/pusher-hq/pusher/internal/store/sqlite"
 	"github.com/pusher-hq/pusher/internal/webhook"
@@ -135,6 +136,14 @@ func messageIDs(evs []store.Event) []string {
 // deliver to the loopback receivers of the tests.
 func newClient(timeout time.Duration) *delivery.Client {
 	return delivery.NewClient(testUserAgent, timeout, 16, delivery.WithGuard(loopbackAllowed))
+}
+
+// unknownHostClient is newClient resolving with a test DNS server that
+// knows no names, so a lookup fails with "not found" at once, whatever DNS
+// (or none) the machine has.
+func unknownHostClient(t *testing.T, timeout time.Duration) *delivery.Client {
+	g := &ssrf.Guard{Allow: loopbackAllowed.Allow, Resolver: ssrftest.NewDNS(t).Resolver()}
+	return delivery.NewClient(testUserAgent, timeout, 16, delivery.WithGuard(g))
 }
 
 // loopbackAllowed is the guard of test clients: loopback is allowed, as

@@ -21,6 +21,7 @@ import (
 	"github.com/pusher-hq/pusher/internal/delivery"
 	"github.com/pusher-hq/pusher/internal/httpapi"
 	"github.com/pusher-hq/pusher/internal/ssrf"
+	"github.com/pusher-hq/pusher/internal/ssrf/ssrftest"
 	"github.com/pusher-hq/pusher/internal/store"
 	"github.com/pusher-hq/pusher/internal/store/pgtest"
 	"github.com/pusher-hq/pusher/internal/store/sqlite"
@@ -105,11 +106,15 @@ func newAPI(t *testing.T, configure ...func(*httpapi.Config)) *testAPI {
 
 // trustingClient is a delivery client that trusts httptest's TLS certificate
 // and may deliver to loopback (as -allow-destination-cidrs
-// 127.0.0.0/8,::1/128 allows).
+// 127.0.0.0/8,::1/128 allows). It resolves with a test DNS server that
+// knows no names, so tests do not depend on the machine's DNS.
 func trustingClient(t *testing.T) *delivery.Client {
 	tlsSrv := httptest.NewTLSServer(http.NotFoundHandler())
 	t.Cleanup(tlsSrv.Close)
-	loopback := &ssrf.Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}}
+	loopback := &ssrf.Guard{
+		Allow:    []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
+		Resolver: ssrftest.NewDNS(t).Resolver(),
+	}
 	c := delivery.NewClient("pusher/test", 2*time.Second, 4, delivery.WithGuard(loopback))
 	c.HTTP.Transport.(*http.Transport).TLSClientConfig = tlsSrv.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
 	return c
