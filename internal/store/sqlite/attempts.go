@@ -16,8 +16,9 @@ import (
 func (db *DB) RecordAndClaim(ctx context.Context, rec store.RecordParams, next store.ClaimParams) (out []*store.Delivery, err error) {
 	defer wrap(&err, "sqlite.RecordAndClaim(%d results, %d releases)", len(rec.Results), len(rec.Release))
 	err = db.write(ctx, func(tx *wtx) error {
+		subs := subscriptionCache{}
 		for _, r := range rec.Results {
-			if err := recordAttempt(tx, rec, r); err != nil && !errors.Is(err, errNoLease) {
+			if err := recordAttempt(tx, subs, rec, r); err != nil && !errors.Is(err, errNoLease) {
 				return err
 			}
 		}
@@ -29,6 +30,37 @@ func (db *DB) RecordAndClaim(ctx context.Context, rec store.RecordParams, next s
 		return err
 	})
 	return out, err
+}
+
+// subscriptionCache holds the subscriptions a RecordAndClaim read, as its
+// earlier results left them, so each is read once per call: nil for one
+// that is gone.
+type subscriptionCache map[string]*webhook.Subscription
+
+// get returns the subscription uuid, or nil if it does not exist.
+func (c subscriptionCache) get(tx *wtx, uuid string) (*webhook.Subscription, error) {
+	if s, ok := c[uuid]; ok {
+		return s, nil
+	}
+	s, err := loadSubscription(tx, uuid)
+	if errors.Is(err, sql.ErrNoRows) {
+		s, err = nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	c[uuid] = s
+	return s, nil
+}
+
+// applied updates the cache after transition t of the subscription uuid.
+func (c subscriptionCache) applied(uuid string, t webhook.Transition) {
+	switch {
+	case t.Delete:
+		c[uuid] = nil
+	case t.Subscription != nil:
+		c[uuid] = t.Subscription
+	}
 }
 
 // releaseUnsent returns the messages of ls whose lease is still held to
@@ -59,39 +91,27 @@ func leasePairs(ls []store.Lease) [][2]any {
 var errNoLease = errors.New("lease not held")
 
 // recordAttempt writes one result and applies its subscription's transition.
-func recordAttempt(tx *wtx, rec store.RecordParams, r store.AttemptResult) error {
-	var (
-		subUUID    string
-		leasedAt   int64
-		thenDelete bool
-	)
-	err := tx.QueryRow(`SELECT subscription_uuid, leased_at, then_delete_subscription FROM messages
-		WHERE id = ? AND lease_token = ? AND state = 'leased'`, r.DeliveryID, r.LeaseToken).
-		Scan(&subUUID, &leasedAt, &thenDelete)
-	if errors.Is(err, sql.ErrNoRows) {
-		return errNoLease
-	}
+func recordAttempt(tx *wtx, subs subscriptionCache, rec store.RecordParams, r store.AttemptResult) error {
+	subUUID, leasedAt, thenDelete, err := finishMessage(tx, r, rec.Now)
 	if err != nil {
 		return err
 	}
 	if err := insertAttempt(tx, r, subUUID); err != nil {
 		return err
 	}
-	if err := finishMessage(tx, r, rec.Now); err != nil {
-		return err
-	}
-	sub, err := loadSubscription(tx, subUUID)
-	if errors.Is(err, sql.ErrNoRows) { // deleted meanwhile: nothing more to change
-		return nil
-	}
-	if err != nil {
+	sub, err := subs.get(tx, subUUID)
+	if err != nil || sub == nil { // deleted meanwhile: nothing more to change
 		return err
 	}
 	t := sub.AfterAttempt(rec.Policy, webhook.Attempt{
 		OK: r.Succeeded(), Failure: r.Failure(), LeasedAt: fromMicros(leasedAt), ThenDelete: thenDelete, Now: rec.Now,
 		RetryAfter: r.RetryAfter,
 	})
-	return applyTransition(tx, sub.UUID, t, rec.Now)
+	if err := applyTransition(tx, sub.UUID, t, rec.Now); err != nil {
+		return err
+	}
+	subs.applied(sub.UUID, t)
+	return nil
 }
 
 func insertAttempt(tx *wtx, r store.AttemptResult, subUUID string) error {
@@ -106,16 +126,26 @@ func insertAttempt(tx *wtx, r store.AttemptResult, subUUID string) error {
 	return err
 }
 
-// finishMessage marks the message delivered, or returns it to the queue.
-func finishMessage(tx *wtx, r store.AttemptResult, now time.Time) error {
+// finishMessage marks the message of r delivered, or returns it to the
+// queue, if r's lease is still held (errNoLease if not), and returns its
+// subscription, when it was leased and whether it deletes the
+// subscription once delivered.
+func finishMessage(tx *wtx, r store.AttemptResult, now time.Time) (subUUID string, leasedAt int64, thenDelete bool, err error) {
+	query := `UPDATE messages SET state = 'pending', lease_token = NULL, attempts = attempts + 1
+		WHERE id = ? AND lease_token = ? AND state = 'leased'
+		RETURNING subscription_uuid, leased_at, then_delete_subscription`
+	args := []any{r.DeliveryID, r.LeaseToken}
 	if r.Succeeded() {
-		_, err := tx.Exec(`UPDATE messages SET state = 'delivered', lease_token = NULL, attempts = attempts + 1, finished_at = ?
-			WHERE id = ?`, micros(now), r.DeliveryID)
-		return err
+		query = `UPDATE messages SET state = 'delivered', lease_token = NULL, attempts = attempts + 1, finished_at = ?
+		WHERE id = ? AND lease_token = ? AND state = 'leased'
+		RETURNING subscription_uuid, leased_at, then_delete_subscription`
+		args = []any{micros(now), r.DeliveryID, r.LeaseToken}
 	}
-	_, err := tx.Exec(`UPDATE messages SET state = 'pending', lease_token = NULL, attempts = attempts + 1 WHERE id = ?`,
-		r.DeliveryID)
-	return err
+	err = tx.QueryRow(query, args...).Scan(&subUUID, &leasedAt, &thenDelete)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = errNoLease
+	}
+	return subUUID, leasedAt, thenDelete, err
 }
 
 // applyTransition writes t for the subscription uuid.

@@ -78,7 +78,7 @@ func open(ctx context.Context, path string) (*DB, error) {
 	if err := createPrivate(path); err != nil {
 		return nil, err
 	}
-	w, err := sql.Open("sqlite", dsn(path, "_txlock=immediate", "_pragma=synchronous(FULL)"))
+	w, err := sql.Open("sqlite", dsn(path, "_txlock=immediate", "_pragma=synchronous(FULL)", "_pragma=temp_store(MEMORY)"))
 	if err != nil {
 		return nil, err
 	}
