@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -60,7 +61,10 @@ func (h ingestHandler) publish(w http.ResponseWriter, r *http.Request, p auth.Pr
 		if single {
 			prefix = ""
 		}
-		ev, problems := parseEvent(rawEvent, prefix, now)
+		ev, problems, err := parseEvent(rawEvent, prefix, now)
+		if err != nil {
+			return err
+		}
 		bad = append(bad, problems...)
 		events = append(events, ev)
 	}
@@ -137,20 +141,22 @@ func splitEvents(body []byte) (raw []json.RawMessage, single bool, err error) {
 		}
 		return raw, false, nil
 	case trimmed[0] == '{':
-		if !json.Valid(trimmed) {
-			return nil, false, webhook.Errorf(webhook.Invalid, "Request body is not valid JSON")
-		}
-		return []json.RawMessage{trimmed}, true, nil
+		return []json.RawMessage{trimmed}, true, nil // parseEvent checks it is JSON: one pass less
 	}
 	return nil, false, webhook.Errorf(webhook.Invalid, "Request body must be an event object or an array of events")
 }
 
 // parseEvent validates one event and builds its envelope. Problems name the
-// field, prefixed with the event's index in a batch.
-func parseEvent(raw json.RawMessage, prefix string, now time.Time) (store.Event, []webhook.Violation) {
+// field, prefixed with the event's index in a batch. It fails with an
+// Invalid error if raw is not JSON at all (only a single-event body can
+// be: splitEvents checked the elements of an array).
+func parseEvent(raw json.RawMessage, prefix string, now time.Time) (store.Event, []webhook.Violation, error) {
 	var in ingestEvent
 	if err := json.Unmarshal(raw, &in); err != nil {
-		return store.Event{}, []webhook.Violation{violation(prefix+"event", "must be an object with string fields organizationUuid, eventName, eventId, timestamp, clientId and a payload", "TYPE")}
+		if _, ok := errors.AsType[*json.SyntaxError](err); ok {
+			return store.Event{}, nil, webhook.Errorf(webhook.Invalid, "Request body is not valid JSON")
+		}
+		return store.Event{}, []webhook.Violation{violation(prefix+"event", "must be an object with string fields organizationUuid, eventName, eventId, timestamp, clientId and a payload", "TYPE")}, nil
 	}
 	var bad []webhook.Violation
 	add := func(field, msg, constraint string) { bad = append(bad, violation(prefix+field, msg, constraint)) }
@@ -181,7 +187,7 @@ func parseEvent(raw json.RawMessage, prefix string, now time.Time) (store.Event,
 		add("payload", msg, payloadConstraint(msg))
 	}
 	if len(bad) > 0 {
-		return store.Event{}, bad
+		return store.Event{}, bad, nil
 	}
 	org := lower(in.OrganizationUUID)
 	delivered := webhook.DeliveredName(in.EventName)
@@ -189,7 +195,7 @@ func parseEvent(raw json.RawMessage, prefix string, now time.Time) (store.Event,
 	return store.Event{
 		Envelope:        webhook.NewEnvelope(org, delivered, mid, payload, ts),
 		SourceEventName: in.EventName, EventID: in.EventID, ClientID: in.ClientID, Now: now,
-	}, nil
+	}, nil, nil
 }
 
 // compactPayload accepts a JSON object, or a string holding one, and returns

@@ -105,6 +105,8 @@ func TestIngestErrors(t *testing.T) {
 		{"subscriber token", a.token(org, allScopes...), ev(""), 403, "FORBIDDEN", ""},
 		{"no token", "", ev(""), 401, "UNAUTHORIZED", ""},
 		{"not JSON", prod, `{"organizationUuid":`, 400, "INVALID_REQUEST", ""},
+		{"JSON then more", prod, ev("") + ` {}`, 400, "INVALID_REQUEST", ""},
+		{"field of the wrong type", prod, `{"organizationUuid":1}`, 422, "VALIDATION_ERROR", "event"},
 		{"empty array", prod, `[]`, 400, "INVALID_REQUEST", ""},
 		{"unknown event", prod, strings.Replace(ev(""), "ProductCreated", "ProductExploded", 1), 422, "VALIDATION_ERROR", "eventName"},
 		{"TestMessage", prod, strings.Replace(ev(""), "ProductCreated", "TestMessage", 1), 422, "VALIDATION_ERROR", "eventName"},
