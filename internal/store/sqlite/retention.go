@@ -7,7 +7,7 @@ import (
 
 // pruneChunk is how many rows one write of Prune deletes from a table at
 // most: a prune of a large backlog is many short writes, not one that holds
-// the writer (and its savepoint journal, kept in memory) for long.
+// the writer for long.
 var pruneChunk = 5000 // a variable for tests
 
 // Prune implements store.Store. It deletes in writes of at most pruneChunk

@@ -78,7 +78,11 @@ func open(ctx context.Context, path string) (*DB, error) {
 	if err := createPrivate(path); err != nil {
 		return nil, err
 	}
-	w, err := sql.Open("sqlite", dsn(path, "_txlock=immediate", "_pragma=synchronous(FULL)", "_pragma=temp_store(MEMORY)"))
+	// Savepoint journals stay in temporary files (temp_store is not
+	// MEMORY): in memory they made the writer a few percent cheaper, but a
+	// replay of 100,000 events doubled the peak RSS (43 → 86 MiB), and a
+	// replay's size is the caller's choice.
+	w, err := sql.Open("sqlite", dsn(path, "_txlock=immediate", "_pragma=synchronous(FULL)"))
 	if err != nil {
 		return nil, err
 	}
