@@ -11,8 +11,8 @@ import (
 	"github.com/pusher-hq/pusher/internal/webhook"
 )
 
-// RecordAndClaim implements store.Store. All results and the claim share
-// one savepoint of a group-commit transaction.
+// RecordAndClaim implements store.Store. All results and the claim are one
+// job of a group-commit transaction: written completely or not at all.
 func (db *DB) RecordAndClaim(ctx context.Context, rec store.RecordParams, next store.ClaimParams) (out []*store.Delivery, err error) {
 	defer wrap(&err, "sqlite.RecordAndClaim(%d results, %d releases)", len(rec.Results), len(rec.Release))
 	err = db.write(ctx, func(tx *wtx) error {

@@ -8,7 +8,7 @@ import (
 	"github.com/pusher-hq/pusher/internal/webhook"
 )
 
-// Publish implements store.Store. The whole batch is one savepoint of a
+// Publish implements store.Store. The whole batch is one job of a
 // group-commit transaction: it is stored completely or not at all.
 func (db *DB) Publish(ctx context.Context, events []store.Event) (_ []store.PublishResult, err error) {
 	defer wrap(&err, "sqlite.Publish(%d events)", len(events))

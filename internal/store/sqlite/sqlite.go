@@ -4,8 +4,8 @@
 //
 // All writes go through one writer goroutine that runs every write queued
 // while the previous transaction committed in one transaction (group
-// commit), each in its own savepoint, so many concurrent requests share one
-// fsync. Reads use a separate pool of read-only connections.
+// commit), so many concurrent requests share one fsync; a write that fails
+// is undone alone (see runBatch). Reads use a separate pool of read-only connections.
 //
 // The database belongs to one process: Open takes an exclusive lock on the
 // data directory (LockDir), so a second pusher serve on the same directory
