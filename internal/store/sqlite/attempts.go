@@ -131,15 +131,13 @@ func insertAttempt(tx *wtx, r store.AttemptResult, subUUID string) error {
 // subscription, when it was leased and whether it deletes the
 // subscription once delivered.
 func finishMessage(tx *wtx, r store.AttemptResult, now time.Time) (subUUID string, leasedAt int64, thenDelete bool, err error) {
-	query := `UPDATE messages SET state = 'pending', lease_token = NULL, attempts = attempts + 1
-		WHERE id = ? AND lease_token = ? AND state = 'leased'
+	const held = ` WHERE id = ? AND lease_token = ? AND state = 'leased'
 		RETURNING subscription_uuid, leased_at, then_delete_subscription`
-	args := []any{r.DeliveryID, r.LeaseToken}
+	query, args := `UPDATE messages SET state = 'pending', lease_token = NULL, attempts = attempts + 1`+held,
+		[]any{r.DeliveryID, r.LeaseToken}
 	if r.Succeeded() {
-		query = `UPDATE messages SET state = 'delivered', lease_token = NULL, attempts = attempts + 1, finished_at = ?
-		WHERE id = ? AND lease_token = ? AND state = 'leased'
-		RETURNING subscription_uuid, leased_at, then_delete_subscription`
-		args = []any{micros(now), r.DeliveryID, r.LeaseToken}
+		query = `UPDATE messages SET state = 'delivered', lease_token = NULL, attempts = attempts + 1, finished_at = ?` + held
+		args = append([]any{micros(now)}, args...)
 	}
 	err = tx.QueryRow(query, args...).Scan(&subUUID, &leasedAt, &thenDelete)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -58,7 +58,7 @@ func (db *DB) UndeliveredMessages(ctx context.Context, after int64, limit int) (
 // Import implements store.Store, in one transaction.
 func (db *DB) Import(ctx context.Context, b store.ImportBatch) (c store.ImportCounts, err error) {
 	defer wrap(&err, "sqlite.Import")
-	err = db.write(ctx, func(tx *wtx) error {
+	err = db.writeOrRefuse(ctx, func(tx *wtx) error {
 		c = store.ImportCounts{}
 		for _, s := range b.Subscriptions {
 			added, err := insertSubscription(tx, s, true)

@@ -53,7 +53,7 @@ func (db *DB) DeletedSubscription(ctx context.Context, uuid string) (_ store.Del
 // SaveSigning implements store.DeliveryLog.
 func (db *DB) SaveSigning(ctx context.Context, s *webhook.Subscription, notices ...webhook.Notice) (err error) {
 	defer wrap(&err, "sqlite.SaveSigning(%s)", s.UUID)
-	return db.write(ctx, func(tx *wtx) error {
+	return db.writeOrRefuse(ctx, func(tx *wtx) error {
 		res, err := tx.Exec(`UPDATE subscriptions SET signing_key = ?, previous_signing_key = ?, previous_key_expires_at = ?, updated_at = ?
 			WHERE uuid = ?`, s.SigningKey, s.PreviousSigningKey, nullMicros(s.PreviousKeyExpires), micros(s.Updated), s.UUID)
 		if err != nil {
@@ -74,7 +74,7 @@ func (db *DB) SaveSigning(ctx context.Context, s *webhook.Subscription, notices 
 // SaveSettings implements store.DeliveryLog.
 func (db *DB) SaveSettings(ctx context.Context, uuid string, settings webhook.Settings) (err error) {
 	defer wrap(&err, "sqlite.SaveSettings(%s)", uuid)
-	return db.write(ctx, func(tx *wtx) error {
+	return db.writeOrRefuse(ctx, func(tx *wtx) error {
 		res, err := tx.Exec(`UPDATE subscriptions SET strict_order = ?, standard_webhooks = ?, rotation_overlap_us = ?
 			WHERE uuid = ?`, settings.StrictOrder, settings.StandardWebhooks, settings.RotationOverlap.Microseconds(), uuid)
 		if err != nil {
@@ -325,7 +325,7 @@ func (db *DB) AttemptStats(ctx context.Context, subscriptionUUID string, since t
 // Redeliver implements store.DeliveryLog.
 func (db *DB) Redeliver(ctx context.Context, subscriptionUUID, messageID string, now time.Time) (err error) {
 	defer wrap(&err, "sqlite.Redeliver(%s, %s)", subscriptionUUID, messageID)
-	return db.write(ctx, func(tx *wtx) error {
+	return db.writeOrRefuse(ctx, func(tx *wtx) error {
 		if err := subscriptionExists(tx, subscriptionUUID); err != nil {
 			return err
 		}
@@ -385,7 +385,7 @@ func (db *DB) Replay(ctx context.Context, p store.ReplayParams) (res store.Repla
 	if err != nil {
 		return res, err
 	}
-	err = db.write(ctx, func(tx *wtx) error {
+	err = db.writeOrRefuse(ctx, func(tx *wtx) error {
 		res = store.ReplayResult{}
 		if err := subscriptionExists(tx, p.SubscriptionUUID); err != nil {
 			return err

@@ -21,7 +21,7 @@ const subscriptionColumns = `uuid, organization_uuid, client_id, transport_name,
 // CreateSubscription implements store.Store.
 func (db *DB) CreateSubscription(ctx context.Context, s *webhook.Subscription) (err error) {
 	defer wrap(&err, "sqlite.CreateSubscription(%s)", s.UUID)
-	return db.write(ctx, func(tx *wtx) error {
+	return db.writeOrRefuse(ctx, func(tx *wtx) error {
 		_, err := insertSubscription(tx, s, false)
 		return err
 	})
@@ -98,7 +98,7 @@ func (db *DB) UpdateSubscription(ctx context.Context, s *webhook.Subscription) (
 	if err != nil {
 		return err
 	}
-	return db.write(ctx, func(tx *wtx) error {
+	return db.writeOrRefuse(ctx, func(tx *wtx) error {
 		res, err := tx.Exec(`UPDATE subscriptions SET event_names = ?, destination = ?, contact_email = ?,
 				updated_at = ?, status = 'ACTIVE', failing_since = NULL, failures = 0, next_retry_at = NULL
 			WHERE organization_uuid = ? AND client_id = ? AND uuid = ?`,
@@ -116,7 +116,7 @@ func (db *DB) UpdateSubscription(ctx context.Context, s *webhook.Subscription) (
 // DeleteSubscription implements store.Store.
 func (db *DB) DeleteSubscription(ctx context.Context, org, clientID, uuid string, now time.Time) (err error) {
 	defer wrap(&err, "sqlite.DeleteSubscription(%s)", uuid)
-	return db.write(ctx, func(tx *wtx) error {
+	return db.writeOrRefuse(ctx, func(tx *wtx) error {
 		var found string
 		err := tx.QueryRow(`SELECT uuid FROM subscriptions WHERE organization_uuid = ? AND client_id = ? AND uuid = ?`,
 			org, clientID, uuid).Scan(&found)

@@ -29,10 +29,11 @@ const (
 // transaction, and is undone alone if it fails (see runBatch); done
 // receives its error, or the commit error. fn may run twice.
 type writeJob struct {
-	fn     func(tx *wtx) error
-	weight int
-	urgent bool // came in the urgent lane
-	done   chan error
+	fn        func(tx *wtx) error
+	weight    int
+	urgent    bool // came in the urgent lane
+	savepoint bool // always run in a savepoint of its own (writeOrRefuse)
+	done      chan error
 }
 
 var errClosed = errors.New("sqlite: store closed")
@@ -41,6 +42,14 @@ var errClosed = errors.New("sqlite: store closed")
 // submit.
 func (db *DB) write(ctx context.Context, fn func(tx *wtx) error) error {
 	return db.submit(ctx, db.urgent, writeJob{fn: fn, weight: 1, urgent: true})
+}
+
+// writeOrRefuse is write for a request that may be refused (a
+// subscription not found, one that exists already): fn always runs in a
+// savepoint of its own, so a refusal undoes fn alone instead of making the
+// whole batch run again (see runBatch).
+func (db *DB) writeOrRefuse(ctx context.Context, fn func(tx *wtx) error) error {
+	return db.submit(ctx, db.urgent, writeJob{fn: fn, weight: 1, urgent: true, savepoint: true})
 }
 
 // writeBulk runs fn, whose size is weight (e.g. events), as a bulk job.
@@ -177,11 +186,13 @@ func (db *DB) recordFaults(errs []error, wrote bool, err error) {
 // each job's own error, and a job that fails leaves no change behind.
 // It reports whether the transaction changed any row.
 //
-// Jobs rarely fail, so the batch runs first without savepoints, which cost
-// two statements per job and a copy of every page a job changes. If a job
-// fails, that transaction is rolled back and the batch runs again with each
-// job in a savepoint of its own, so the others commit. Running a job twice
-// is safe: a job's function only reads and writes the database and sets its
+// Jobs of the delivery loop and of ingest rarely fail, so the batch runs
+// first without savepoints, which cost two statements per job and a copy of
+// every page a job changes; only jobs that may refuse a request
+// (writeOrRefuse) get one. If a job without a savepoint fails, that
+// transaction is rolled back and the batch runs again with each job in a
+// savepoint of its own, so the others commit. Running a job twice is safe:
+// a job's function only reads and writes the database and sets its
 // results, which the second run sets again.
 func (db *DB) runBatch(batch []writeJob, errs []error) (wrote bool, err error) {
 	wrote, failed, err := db.runTx(batch, errs, false)
@@ -193,9 +204,10 @@ func (db *DB) runBatch(batch []writeJob, errs []error) (wrote bool, err error) {
 	return wrote, err
 }
 
-// runTx runs batch in one transaction, each job in a savepoint if isolated.
-// Without isolation it stops at the first job that fails and rolls back
-// (failed); with isolation it rolls back that job only and goes on.
+// runTx runs batch in one transaction, each job in a savepoint if isolated
+// (or if the job asks for one). Without isolation it stops at the first job
+// without a savepoint that fails and rolls back (failed); a job in a
+// savepoint that fails is rolled back alone.
 func (db *DB) runTx(batch []writeJob, errs []error, isolated bool) (wrote, failed bool, err error) {
 	tx, err := db.w.BeginTx(context.Background(), nil)
 	if err != nil {
@@ -211,7 +223,7 @@ func (db *DB) runTx(batch []writeJob, errs []error, isolated bool) (wrote, faile
 		return false, false, err
 	}
 	for i, j := range batch {
-		if !isolated {
+		if !isolated && !j.savepoint {
 			if errs[i] = runJob(j.fn, w); errs[i] != nil {
 				return false, true, nil
 			}
