@@ -78,6 +78,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/pusher-hq/pusher/internal/auth"
+	"github.com/pusher-hq/pusher/internal/delivery"
 	"github.com/pusher-hq/pusher/internal/signing"
 	"github.com/pusher-hq/pusher/internal/simulate"
 	"github.com/pusher-hq/pusher/internal/webhook"
@@ -111,7 +112,7 @@ func main() {
 	flag.IntVar(&c.batch, "batch", 50, "events per publish request")
 	flag.IntVar(&c.concurrency, "concurrency", 8, "concurrent publishers")
 	flag.IntVar(&c.fanout, "fanout", 1, "subscriptions receiving every event")
-	flag.IntVar(&c.workers, "workers", 64, "server -workers")
+	flag.IntVar(&c.workers, "workers", delivery.DefaultWorkers, "server -workers (default: the server's)")
 	flag.IntVar(&c.perSub, "per-subscription", 4, "server -per-subscription")
 	flag.StringVar(&c.bin, "bin", "", "pusher binary to run (default: go build ./cmd/pusher into the temp dir)")
 	flag.StringVar(&c.serveFlags, "serve-flags", "", "extra flags for pusher serve, space-separated (child process only)")

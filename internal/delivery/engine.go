@@ -42,7 +42,7 @@ const (
 	DefaultWorkers         = 512
 	DefaultPerOrganization = 64
 	DefaultPerSubscription = 4 // 1 would be strict per-subscription order
-	DefaultLeaseAhead      = 8
+	DefaultLeaseAhead      = 16
 
 	DefaultPollInterval       = 250 * time.Millisecond
 	DefaultFailingNoticeEvery = 24 * time.Hour

@@ -600,7 +600,7 @@ func TestEngineDefaults(t *testing.T) {
 	e.Notify() // sets the defaults
 	got := []any{e.Workers, e.PerSubscription, e.LeaseAhead, e.PerOrganization, e.PollInterval, e.FailingNoticeEvery,
 		e.Retention, e.PruneInterval, e.Timeout, e.LeaseFor, e.ReleaseInterval, len(e.Schedule)}
-	want := []any{512, 4, 8, 64, 250 * time.Millisecond, 24 * time.Hour,
+	want := []any{512, 4, 16, 64, 250 * time.Millisecond, 24 * time.Hour,
 		7 * 24 * time.Hour, time.Hour, 3 * time.Second, 39 * time.Second, 5 * time.Second, len(webhook.ZettleSchedule)}
 	if !slices.Equal(got, want) {
 		t.Errorf("defaults (workers, per subscription, lease ahead, per organization, poll, notice every, retention, prune, timeout, lease, release, schedule steps) =\n%v\nwant\n%v", got, want)
