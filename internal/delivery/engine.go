@@ -84,10 +84,11 @@ type Engine struct {
 	// min(N × PerSubscription, PerSubscription × LeaseAhead) requests of one
 	// subscription at a time. A kill -9 loses the results not committed
 	// yet: up to PerSubscription × LeaseAhead messages of a subscription are
-	// sent again (at least once). PerOrganization counts leased messages,
-	// waiting ones included.
+	// sent again (at least once). PerOrganization counts a subscription's
+	// leased messages up to PerSubscription: those it may have in flight,
+	// not the ones waiting behind them.
 	LeaseAhead         int
-	PerOrganization    int           // leased messages (in flight or waiting) per organization; default DefaultPerOrganization
+	PerOrganization    int           // messages in flight per organization (leased, up to PerSubscription per subscription); default DefaultPerOrganization
 	PollInterval       time.Duration // how often due retries are looked for; default DefaultPollInterval
 	FailingNoticeEvery time.Duration // at most one "failing" notice per subscription per this; default DefaultFailingNoticeEvery
 	OperatorSink       bool          // queue operator-sink copies of the notices too (webhook.RetryPolicy.OperatorSink)
@@ -221,7 +222,7 @@ func (e *Engine) held() int {
 
 func (e *Engine) claimParams(limit int) store.ClaimParams {
 	return store.ClaimParams{Now: e.Now(), Limit: limit, PerSubscription: e.depth(),
-		PerOrganization: e.PerOrganization, LeaseFor: e.LeaseFor}
+		PerOrganization: e.PerOrganization, InFlight: e.PerSubscription, LeaseFor: e.LeaseFor}
 }
 
 // claimLoop claims as many messages as there are free slots whenever it is

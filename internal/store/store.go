@@ -172,15 +172,23 @@ type PublishResult struct {
 // while fewer than PerSubscription of its messages are leased (1 while
 // its LastAttemptTimedOut or its Settings.StrictOrder is set). For each
 // FAILING subscription whose next retry is due and that has no leased
-// message, only its oldest pending message is leased. At most PerOrganization messages of one organization
-// are leased at a time (0 = no limit), so one tenant's slow destinations
-// cannot take every worker. At most Limit messages are leased in all, taken
-// round-robin across subscriptions.
+// message, only its oldest pending message is leased.
+//
+// An organization's leased messages count toward PerOrganization (0 = no
+// limit), so one tenant's slow destinations cannot take every worker; with
+// InFlight set, a subscription's count up to InFlight only: the requests it
+// may have at a time (the engine's per-subscription cap), not the leased
+// messages waiting behind them, so a subscription leasing ahead does not
+// crowd out the others of its organization. Claims stop at the cap.
+//
+// At most Limit messages are leased in all, taken round-robin across
+// subscriptions.
 type ClaimParams struct {
 	Now             time.Time
 	Limit           int
 	PerSubscription int
 	PerOrganization int
+	InFlight        int // 0: every leased message counts toward PerOrganization
 	LeaseFor        time.Duration
 }
 

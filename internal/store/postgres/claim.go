@@ -3,6 +3,7 @@ package postgres
 import (
 	"cmp"
 	"context"
+	"math"
 	"slices"
 
 	"github.com/jackc/pgx/v5"
@@ -52,7 +53,8 @@ func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) (out []*st
 // can add one to these subscriptions before this one commits. One
 // statement would not do: its snapshot predates the locks, and would miss
 // leases committed while it waited for them. The organization cap
-// (PerOrganization) counts the leases committed when the second statement
+// (PerOrganization, each subscription's leases counted up to InFlight)
+// counts the leases committed when the second statement
 // starts; organizations are not locked, so across instances claiming at the
 // same moment it may be exceeded by what they lease together.
 const (
@@ -64,8 +66,9 @@ const (
 		ELSE c.next_retry_at <= $1
 			AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.subscription_uuid = c.uuid AND m.state = 'leased')
 	  END
-	  AND ($4::int <= 0 OR (SELECT count(*) FROM messages m JOIN subscriptions os ON os.uuid = m.subscription_uuid
-		WHERE os.organization_uuid = c.organization_uuid AND m.state = 'leased') < $4::int)
+	  AND ($4::int <= 0 OR (SELECT coalesce(sum(least(n, $5::int)), 0) FROM (SELECT count(*) AS n
+		FROM messages m JOIN subscriptions os ON os.uuid = m.subscription_uuid
+		WHERE os.organization_uuid = c.organization_uuid AND m.state = 'leased' GROUP BY m.subscription_uuid) per_sub) < $4::int)
 	ORDER BY (SELECT min(m.id) FROM messages m WHERE m.subscription_uuid = c.uuid AND m.state = 'pending')
 	LIMIT $3::int`
 	claimLockHead = `SELECT set_config('pusher.claim', coalesce(array_agg(uuid)::text, '{}'), true) FROM (
@@ -75,28 +78,35 @@ const (
 	claimLockSkipSQL = claimLockHead + ` SKIP LOCKED) locked`
 
 	claimLeaseSQL = `WITH free AS (
-	SELECT s.uuid, s.organization_uuid AS org, CASE s.status
-		WHEN 'ACTIVE' THEN CASE WHEN s.last_attempt_timed_out OR s.strict_order THEN 1 ELSE $2::int END - (SELECT count(*) FROM messages m
-			WHERE m.subscription_uuid = s.uuid AND m.state = 'leased')
-		ELSE CASE WHEN s.next_retry_at <= $1 AND NOT EXISTS (SELECT 1 FROM messages m
-			WHERE m.subscription_uuid = s.uuid AND m.state = 'leased') THEN 1 ELSE 0 END
+	SELECT s.uuid, s.organization_uuid AS org, l.leased, CASE s.status
+		WHEN 'ACTIVE' THEN CASE WHEN s.last_attempt_timed_out OR s.strict_order THEN 1 ELSE $2::int END - l.leased
+		ELSE CASE WHEN s.next_retry_at <= $1 AND l.leased = 0 THEN 1 ELSE 0 END
 		END AS slots
-	FROM subscriptions s WHERE s.uuid = ANY (current_setting('pusher.claim')::text[])
+	FROM subscriptions s CROSS JOIN LATERAL (SELECT count(*) AS leased FROM messages m
+		WHERE m.subscription_uuid = s.uuid AND m.state = 'leased') l
+	WHERE s.uuid = ANY (current_setting('pusher.claim')::text[])
 ), org_free AS (
-	SELECT o.org, CASE WHEN $6::int <= 0 THEN $3::int ELSE $6::int - (SELECT count(*) FROM messages m
-		JOIN subscriptions os ON os.uuid = m.subscription_uuid
-		WHERE os.organization_uuid = o.org AND m.state = 'leased') END AS slots
+	SELECT o.org, CASE WHEN $6::int <= 0 THEN $3::int ELSE $6::int - (SELECT coalesce(sum(least(n, $7::int)), 0) FROM (
+		SELECT count(*) AS n FROM messages m JOIN subscriptions os ON os.uuid = m.subscription_uuid
+		WHERE os.organization_uuid = o.org AND m.state = 'leased' GROUP BY m.subscription_uuid) per_sub) END AS slots
 	FROM (SELECT DISTINCT org FROM free) o
 ), ranked AS (
-	SELECT p.id, f.org, row_number() OVER (PARTITION BY f.uuid ORDER BY p.id) AS rank
+	SELECT p.id, f.uuid, f.org, row_number() OVER (PARTITION BY f.uuid ORDER BY p.id) AS rank, f.leased
 	FROM free f CROSS JOIN LATERAL (SELECT m.id FROM messages m
 		WHERE m.subscription_uuid = f.uuid AND m.state = 'pending'
 		ORDER BY m.id LIMIT greatest(least(f.slots, $3::int), 0)) p
+), counted AS (
+	SELECT r.*, r.leased + r.rank <= $7::int AS counts FROM ranked r
 ), org_ranked AS (
-	SELECT r.id, r.org, r.rank, row_number() OVER (PARTITION BY r.org ORDER BY r.rank, r.id) AS org_rank FROM ranked r
+	SELECT c.*, sum(CASE WHEN c.counts THEN 1 ELSE 0 END) OVER (PARTITION BY c.org ORDER BY c.rank, c.id) AS org_used
+	FROM counted c
+), sub_used AS (
+	SELECT r.*, max(CASE WHEN r.counts THEN r.org_used END) OVER (PARTITION BY r.uuid) AS last_counted
+	FROM org_ranked r
 ), chosen AS (
-	SELECT r.id FROM org_ranked r JOIN org_free o ON o.org = r.org
-	WHERE r.org_rank <= o.slots ORDER BY r.rank, r.id LIMIT $3::int
+	SELECT r.id FROM sub_used r JOIN org_free o ON o.org = r.org
+	WHERE CASE WHEN r.counts THEN r.org_used <= o.slots ELSE coalesce(r.last_counted, 0) <= o.slots END
+	ORDER BY r.rank, r.id LIMIT $3::int
 )
 UPDATE messages m SET state = 'leased', lease_token = $4, leased_at = $1, lease_expires_at = $5
 FROM chosen c, subscriptions s, events e
@@ -116,8 +126,12 @@ func queueClaim(b *pgx.Batch, p store.ClaimParams, skipLocked bool, out *[]*stor
 	if skipLocked {
 		lock = claimLockSkipSQL
 	}
-	b.Queue(lock, p.Now, p.PerSubscription, p.Limit, p.PerOrganization)
-	b.Queue(claimLeaseSQL, p.Now, p.PerSubscription, p.Limit, newLeaseToken(), p.Now.Add(p.LeaseFor), p.PerOrganization).
+	inFlight := p.InFlight
+	if inFlight <= 0 {
+		inFlight = math.MaxInt32 // every leased message counts
+	}
+	b.Queue(lock, p.Now, p.PerSubscription, p.Limit, p.PerOrganization, inFlight)
+	b.Queue(claimLeaseSQL, p.Now, p.PerSubscription, p.Limit, newLeaseToken(), p.Now.Add(p.LeaseFor), p.PerOrganization, inFlight).
 		Query(func(rows pgx.Rows) error {
 			ds, err := pgx.CollectRows(rows, scanDelivery)
 			slices.SortFunc(ds, func(a, b *store.Delivery) int { return cmp.Compare(a.ID, b.ID) })

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
+	"math"
 	"time"
 
 	"github.com/pusher-hq/pusher/internal/store"
@@ -48,7 +49,7 @@ func claim(tx *wtx, p store.ClaimParams) ([]*store.Delivery, error) {
 // subscription its oldest pending messages up to its free slots, taken
 // round-robin across subscriptions up to p.Limit and p.PerOrganization.
 func claimableIDs(tx *wtx, p store.ClaimParams) ([]int64, error) {
-	orgs, err := orgSlots(tx, p.PerOrganization)
+	orgs, err := orgSlots(tx, p.PerOrganization, p.InFlight)
 	if err != nil {
 		return nil, err
 	}
@@ -60,23 +61,29 @@ func claimableIDs(tx *wtx, p store.ClaimParams) ([]int64, error) {
 	if err != nil {
 		return nil, err
 	}
-	return roundRobin(append(probes, active...), p.Limit, orgs), nil
+	return roundRobin(append(probes, active...), p.Limit, orgs, p.InFlight), nil
 }
 
 // queue is one subscription's claimable messages, oldest first.
 type queue struct {
-	org string
-	ids []int64
+	org    string
+	leased int // messages of the subscription leased already
+	ids    []int64
 }
 
 // orgSlots returns how many more messages each organization with leased
-// messages may have leased; nil when perOrganization is 0 (no limit).
-func orgSlots(tx *wtx, perOrganization int) (map[string]int, error) {
+// messages may have leased, counting a subscription's leased messages up to
+// inFlight (all when 0); nil when perOrganization is 0 (no limit).
+func orgSlots(tx *wtx, perOrganization, inFlight int) (map[string]int, error) {
 	if perOrganization <= 0 {
 		return nil, nil
 	}
-	rows, err := tx.Query(`SELECT s.organization_uuid, count(*) FROM messages m JOIN subscriptions s ON s.uuid = m.subscription_uuid
-		WHERE m.state = 'leased' GROUP BY s.organization_uuid`)
+	if inFlight <= 0 {
+		inFlight = math.MaxInt32
+	}
+	rows, err := tx.Query(`SELECT s.organization_uuid, sum(min(l.n, ?)) FROM (SELECT subscription_uuid, count(*) AS n
+			FROM messages WHERE state = 'leased' GROUP BY subscription_uuid) l
+		JOIN subscriptions s ON s.uuid = l.subscription_uuid GROUP BY s.organization_uuid`, inFlight)
 	if err != nil {
 		return nil, err
 	}
@@ -130,8 +137,8 @@ func probeQueues(tx *wtx, p store.ClaimParams) ([]queue, error) {
 // while its last attempt timed out, or with strict order).
 func activeQueues(tx *wtx, perSubscription int) ([]queue, error) {
 	rows, err := tx.Query(`SELECT s.uuid, s.organization_uuid,
-			CASE WHEN s.last_attempt_timed_out OR s.strict_order THEN 1 ELSE ? END
-			- (SELECT count(*) FROM messages m WHERE m.subscription_uuid = s.uuid AND m.state = 'leased')
+			CASE WHEN s.last_attempt_timed_out OR s.strict_order THEN 1 ELSE ? END,
+			(SELECT count(*) FROM messages m WHERE m.subscription_uuid = s.uuid AND m.state = 'leased')
 		FROM subscriptions s
 		WHERE s.status = 'ACTIVE' AND EXISTS (SELECT 1 FROM messages m WHERE m.subscription_uuid = s.uuid AND m.state = 'pending')
 		ORDER BY random()`, perSubscription)
@@ -139,43 +146,50 @@ func activeQueues(tx *wtx, perSubscription int) ([]queue, error) {
 		return nil, err
 	}
 	type slot struct {
-		uuid, org string
-		free      int
+		uuid, org     string
+		depth, leased int
 	}
 	var slots []slot
 	for rows.Next() {
 		var s slot
-		if err := rows.Scan(&s.uuid, &s.org, &s.free); err != nil {
+		if err := rows.Scan(&s.uuid, &s.org, &s.depth, &s.leased); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		if s.free > 0 {
+		if s.depth > s.leased {
 			slots = append(slots, s)
 		}
 	}
 	rows.Close()
 	var queues []queue
 	for _, s := range slots {
-		ids, err := queryIDs(tx, s.free, `SELECT id FROM messages WHERE subscription_uuid = ? AND state = 'pending' ORDER BY id`,
+		ids, err := queryIDs(tx, s.depth-s.leased, `SELECT id FROM messages WHERE subscription_uuid = ? AND state = 'pending' ORDER BY id`,
 			s.uuid)
 		if err != nil {
 			return nil, err
 		}
-		queues = append(queues, queue{org: s.org, ids: ids})
+		queues = append(queues, queue{org: s.org, leased: s.leased, ids: ids})
 	}
 	return queues, nil
 }
 
 // roundRobin takes one id from each queue in turn until limit ids are taken
 // or the queues are empty, so one busy subscription cannot crowd out
-// others; with orgs set, an organization's queues stop when its free slots
-// are used up.
-func roundRobin(queues []queue, limit int, orgs map[string]int) []int64 {
+// others. With orgs set, a message that may be in flight (one of the first
+// inFlight leased of its subscription; every one when inFlight is 0) uses
+// one of its organization's free slots, and a queue stops at the first
+// message that finds none.
+func roundRobin(queues []queue, limit int, orgs map[string]int, inFlight int) []int64 {
 	var out []int64
+	stopped := make([]bool, len(queues))
 	for i := 0; len(out) < limit; i++ {
 		took := false
-		for _, q := range queues {
-			if i >= len(q.ids) || len(out) >= limit || !takeOrgSlot(orgs, q.org) {
+		for qi, q := range queues {
+			if stopped[qi] || i >= len(q.ids) || len(out) >= limit {
+				continue
+			}
+			if (inFlight <= 0 || q.leased+i < inFlight) && !takeOrgSlot(orgs, q.org) {
+				stopped[qi] = true
 				continue
 			}
 			out = append(out, q.ids[i])

@@ -108,6 +108,32 @@ var claimCases = []testCase{
 			t.Errorf("claimed %d more while the organizations are at their cap", len(more))
 		}
 	}},
+	{"OrganizationCapCountsWhatMayBeInFlight", func(t *testing.T, e *env) {
+		mustCreate(t, e.st, newSub(subA))
+		publishN(t, e.st, "c", 8) // subA's backlog
+		p := claimParams(t0, 100, 8)
+		p.PerOrganization, p.InFlight = 4, 2
+		if ds := mustClaimP(t, e.st, p); len(ds) != 8 {
+			t.Fatalf("claimed %d, want all 8 of subA: they count as its 2 requests at a time", len(ds))
+		}
+		mustCreate(t, e.st, newSub(subB))
+		mustCreate(t, e.st, newSub(subC))
+		publishN(t, e.st, "d", 3) // to each of the three
+		per := map[string]int{}
+		for _, d := range mustClaimP(t, e.st, p) {
+			per[d.SubscriptionUUID]++
+		}
+		if per[subA] != 0 || per[subB] != 1 || per[subC] != 1 {
+			t.Errorf("claimed per subscription %v, want one each of subB and subC: the cap of 4 less subA's 2", per)
+		}
+		if more := mustClaimP(t, e.st, p); len(more) != 0 {
+			t.Errorf("claimed %d more with the organization at its cap", len(more))
+		}
+		p.InFlight = 0 // every leased message counts: 10 leased, far over the cap
+		if more := mustClaimP(t, e.st, p); len(more) != 0 {
+			t.Errorf("claimed %d with InFlight 0 and 10 leased", len(more))
+		}
+	}},
 	{"OrganizationAtItsCapDoesNotBlockOthers", func(t *testing.T, e *env) {
 		mustCreate(t, e.st, newSub(subA))
 		mustCreate(t, e.st, newSub(subB))
