@@ -380,6 +380,52 @@ func TestEngineIsolatesSlowDestination(t *testing.T) {
 	})
 }
 
+// Within one organization too: a subscription whose destination never
+// answers leases messages ahead of its 4 hanging attempts, but only those 4
+// count toward the organization's limit, so the organization's other
+// subscription is served meanwhile.
+func TestEngineSlowSubscriptionDoesNotHoldBackItsOrganization(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		db, _ := openDB(t)
+		const timeout = 10 * time.Second
+		org := uuid.NewString()
+		slowSub := createSubscription(t, db, org, "https://slow.example.com/hook")
+		p := newFakePoster(byDestination(map[string]func(*call) delivery.Outcome{
+			slowSub.Destination:                hang(timeout),
+			"https://healthy.example.com/hook": accept,
+		}))
+		e := fakeEngine(t, db, p)
+		e.Timeout, e.Workers, e.PerSubscription, e.PerOrganization = timeout, 64, 4, 8
+		e.Schedule = webhook.Schedule{{Count: 5, Interval: time.Minute}}
+		startEngine(t, e)
+
+		publishN(t, db, org, "slow", 100)
+		e.Notify()
+		synctest.Wait()
+		if n := p.current(slowSub.Destination); n != 4 {
+			t.Fatalf("%d calls in flight at the slow destination, want 4 (PerSubscription)", n)
+		}
+		if n := countState(t, db, slowSub, store.StateLeased); n <= e.PerOrganization {
+			t.Fatalf("%d of the slow subscription's messages leased, want more than the organization's limit of %d (leased ahead)", n, e.PerOrganization)
+		}
+
+		healthySub := createSubscription(t, db, org, "https://healthy.example.com/hook")
+		start := time.Now()
+		evs := publishN(t, db, org, "fast", 50)
+		e.Notify()
+		for len(p.acceptedIDs(healthySub.Destination)) < len(evs) {
+			if time.Since(start) >= timeout/2 {
+				t.Fatalf("%d of 50 messages of the organization's healthy subscription delivered in %v", len(p.acceptedIDs(healthySub.Destination)), timeout/2)
+			}
+			time.Sleep(latency)
+		}
+		synctest.Wait()
+		if n := p.current(slowSub.Destination); n != 4 {
+			t.Errorf("%d calls in flight at the slow destination, want still 4", n)
+		}
+	})
+}
+
 // With PerSubscription 1 messages arrive one at a time in publish order.
 func TestEngineStrictOrder(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
