@@ -56,10 +56,7 @@ var leaseCases = []testCase{
 	{"ResultsRecordedTogetherKeepEveryField", func(t *testing.T, e *env) {
 		mustCreate(t, e.st, newSub(subA))
 		publishN(t, e.st, "l", 3)
-		ds := mustClaim(t, e.st, t0, 10, 3)
-		if len(ds) != 3 {
-			t.Fatalf("claimed %d, want 3", len(ds))
-		}
+		ds := claimExactly(t, e.st, t0, 3, 3)
 		first, stale, third := result(ds[0], t0, 200), result(ds[1], t0, 204), result(ds[2], t0.Add(time.Millisecond), 202)
 		first.ResponseBody, first.RemoteAddr, first.Duration = []byte{0, 0xff, 'o', 'k'}, "203.0.113.7:443", 7*time.Millisecond
 		stale.LeaseToken = "not-the-lease"
@@ -90,12 +87,8 @@ var leaseCases = []testCase{
 		mustCreate(t, e.st, newSub(subA))
 		mustCreate(t, e.st, newSub(subB))
 		publishN(t, e.st, "p", 1)
-		attempt2 := mustClaim(t, e.st, t0, 10, 1) // one each
-		if len(attempt2) != 2 {
-			t.Fatalf("claimed %d, want 2", len(attempt2))
-		}
 		var a, b *store.Delivery
-		for _, d := range attempt2 {
+		for _, d := range claimExactly(t, e.st, t0, 2, 1) { // one each
 			if d.SubscriptionUUID == subA {
 				a = d
 			} else {
@@ -108,10 +101,7 @@ var leaseCases = []testCase{
 		}
 		publishN(t, e.st, "q", 1)
 		retry := t0.Add(10 * time.Second)
-		ds := mustClaim(t, e.st, retry, 10, 1)
-		if len(ds) != 2 {
-			t.Fatalf("claimed %d at the retry, want 2 (the probe and subB's new message)", len(ds))
-		}
+		ds := claimExactly(t, e.st, retry, 2, 1) // the probe and subB's new message
 		mustRecord(t, e.st, retry, result(ds[0], retry, 200), result(ds[1], retry, 200))
 		if s := mustGet(t, e.st, subA); s.Status != webhook.Active || s.Failures != 0 {
 			t.Errorf("after its probe succeeded beside another result: %s with %d failures, want ACTIVE", s.Status, s.Failures)

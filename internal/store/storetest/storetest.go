@@ -163,6 +163,17 @@ func mustRecord(t *testing.T, st store.Store, now time.Time, rs ...store.Attempt
 	}
 }
 
+// claimExactly claims up to perSub messages per subscription at now and
+// fails the test unless it leased exactly n.
+func claimExactly(t *testing.T, st store.Store, now time.Time, n, perSub int) []*store.Delivery {
+	t.Helper()
+	ds := mustClaim(t, st, now, 100, perSub)
+	if len(ds) != n {
+		t.Fatalf("claimed %d messages at %v, want %d", len(ds), now, n)
+	}
+	return ds
+}
+
 // claimOne claims exactly one message at now and fails the test otherwise.
 func claimOne(t *testing.T, st store.Store, now time.Time) *store.Delivery {
 	t.Helper()
