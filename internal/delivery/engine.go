@@ -236,6 +236,7 @@ func (e *Engine) claimLoop(ctx context.Context, p *pipeline) {
 			ds, err := e.Queue.ClaimMessages(context.WithoutCancel(ctx), e.claimParams(n))
 			if err != nil {
 				e.Logger.Error("claim messages", "err", err)
+				ds = nil // nothing of a failed claim is leased
 			}
 			rel := p.dispatch(ds, n)
 			p.send(report{release: rel}, len(rel))
@@ -321,6 +322,7 @@ func (e *Engine) record(ctx context.Context, p *pipeline) {
 		if err != nil {
 			// The leases expire and the messages are tried again: at least once.
 			e.Logger.Error("record attempts", "err", err, "attempts", len(results), "releases", len(release))
+			ds = nil // nothing of a failed claim is leased
 		} else if e.OnRecorded != nil && len(results) > 0 {
 			e.OnRecorded(results)
 		}

@@ -24,7 +24,10 @@ func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) (out []*st
 		queueClaim(b, p, false, &out)
 		return tx.SendBatch(ctx, b).Close()
 	})
-	return out, err
+	if err != nil {
+		return nil, err // what was claimed is not committed
+	}
+	return out, nil
 }
 
 // A claim takes two statements of one READ COMMITTED transaction, sent
@@ -32,7 +35,9 @@ func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) (out []*st
 //
 // The first statement picks the subscriptions that may have messages to
 // lease (an ACTIVE one with pending messages and fewer than PerSubscription
-// leased, or than 1 after a timeout or with strict order, a FAILING one that is due, has pending messages and none leased),
+// leased, or than 1 after a timeout or with strict order, a FAILING one that is due, has pending messages and none leased;
+// and of an organization below PerOrganization, unless the subscription
+// has InFlight leased already and leases only ahead of them),
 // those whose oldest pending message is oldest first, at most Limit of
 // them, and locks them FOR NO KEY UPDATE in uuid order. It keeps the locked
 // uuids in the transaction-local setting pusher.claim for the second
@@ -68,7 +73,8 @@ const (
 	  END
 	  AND ($4::int <= 0 OR (SELECT coalesce(sum(least(n, $5::int)), 0) FROM (SELECT count(*) AS n
 		FROM messages m JOIN subscriptions os ON os.uuid = m.subscription_uuid
-		WHERE os.organization_uuid = c.organization_uuid AND m.state = 'leased' GROUP BY m.subscription_uuid) per_sub) < $4::int)
+		WHERE os.organization_uuid = c.organization_uuid AND m.state = 'leased' GROUP BY m.subscription_uuid) per_sub) < $4::int
+		OR (SELECT count(*) FROM messages m WHERE m.subscription_uuid = c.uuid AND m.state = 'leased') >= $5::int)
 	ORDER BY (SELECT min(m.id) FROM messages m WHERE m.subscription_uuid = c.uuid AND m.state = 'pending')
 	LIMIT $3::int`
 	claimLockHead = `SELECT set_config('pusher.claim', coalesce(array_agg(uuid)::text, '{}'), true) FROM (
@@ -105,7 +111,7 @@ const (
 	FROM org_ranked r
 ), chosen AS (
 	SELECT r.id FROM sub_used r JOIN org_free o ON o.org = r.org
-	WHERE CASE WHEN r.counts THEN r.org_used <= o.slots ELSE coalesce(r.last_counted, 0) <= o.slots END
+	WHERE CASE WHEN r.counts THEN r.org_used <= o.slots ELSE r.last_counted IS NULL OR r.last_counted <= o.slots END
 	ORDER BY r.rank, r.id LIMIT $3::int
 )
 UPDATE messages m SET state = 'leased', lease_token = $4, leased_at = $1, lease_expires_at = $5

@@ -34,7 +34,10 @@ func (db *DB) RecordAndClaim(ctx context.Context, rec store.RecordParams, next s
 		}
 		return tx.SendBatch(ctx, b).Close()
 	})
-	return out, err
+	if err != nil {
+		return nil, err // what was claimed is not committed
+	}
+	return out, nil
 }
 
 // lease names a lease: a message row and its lease token.

@@ -21,7 +21,10 @@ func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) (out []*st
 		out, err = claim(tx, p)
 		return err
 	})
-	return out, err
+	if err != nil {
+		return nil, err // what was claimed is not committed
+	}
+	return out, nil
 }
 
 // claim leases the messages claimableIDs picks and returns them.

@@ -134,6 +134,21 @@ var claimCases = []testCase{
 			t.Errorf("claimed %d with InFlight 0 and 10 leased", len(more))
 		}
 	}},
+	{"LeasingAheadNeedsNoOrganizationSlot", func(t *testing.T, e *env) {
+		mustCreate(t, e.st, newSub(subA))
+		publishN(t, e.st, "c", 8)
+		p := claimParams(t0, 100, 2)
+		p.PerOrganization, p.InFlight = 2, 2
+		claimWanting := func(want int) {
+			t.Helper()
+			if ds := mustClaimP(t, e.st, p); len(ds) != want {
+				t.Fatalf("claimed %d with depth %d, want %d", len(ds), p.PerSubscription, want)
+			}
+		}
+		claimWanting(2) // the organization is at its cap now
+		p.PerSubscription = 8
+		claimWanting(6) // behind the 2 that may be in flight: no slot needed
+	}},
 	{"OrganizationAtItsCapDoesNotBlockOthers", func(t *testing.T, e *env) {
 		mustCreate(t, e.st, newSub(subA))
 		mustCreate(t, e.st, newSub(subB))
