@@ -46,25 +46,22 @@ func (h ingestHandler) publish(w http.ResponseWriter, r *http.Request, p auth.Pr
 	if err := checkIngestDepth(body); err != nil {
 		return err
 	}
-	raw, single, err := splitEvents(body)
+	decoded, single, err := decodeEvents(body)
 	if err != nil {
 		return err
 	}
-	if len(raw) > h.cfg.MaxIngestEvents {
-		return webhook.Errorf(webhook.TooLarge, "At most %d events per request, got %d", h.cfg.MaxIngestEvents, len(raw))
+	if len(decoded) > h.cfg.MaxIngestEvents {
+		return webhook.Errorf(webhook.TooLarge, "At most %d events per request, got %d", h.cfg.MaxIngestEvents, len(decoded))
 	}
 	now := h.cfg.Now().UTC()
-	events := make([]store.Event, 0, len(raw))
+	events := make([]store.Event, 0, len(decoded))
 	var bad []webhook.Violation
-	for i, rawEvent := range raw {
+	for i, d := range decoded {
 		prefix := fmt.Sprintf("[%d].", i)
 		if single {
 			prefix = ""
 		}
-		ev, problems, err := parseEvent(rawEvent, prefix, now)
-		if err != nil {
-			return err
-		}
+		ev, problems := parseEvent(d, prefix, now)
 		bad = append(bad, problems...)
 		events = append(events, ev)
 	}
@@ -125,39 +122,71 @@ func checkPublisherOrg(p auth.Principal, events []store.Event, single bool) erro
 		Message: fmt.Sprintf("The access token is bound to organization %s and cannot publish events for another organization (%d of %d events)", bound, len(bad), len(events))}
 }
 
-// splitEvents returns the raw events of a body holding one event object or
-// an array of them.
-func splitEvents(body []byte) (raw []json.RawMessage, single bool, err error) {
+// decodedEvent is one event of a request body as decoded.
+type decodedEvent struct {
+	in        ingestEvent
+	wrongType bool // not an object with string fields where ingestEvent has them
+}
+
+// decodeEvents decodes a body holding one event object or an array of
+// them. An array is decoded in one pass; only if an element does not fit
+// ingestEvent is it decoded again element by element, so that each such
+// element gets its own violation. It fails with an Invalid error for a
+// body that is not JSON, not an object or array, or an empty array.
+func decodeEvents(body []byte) (events []decodedEvent, single bool, err error) {
 	trimmed := bytes.TrimSpace(body)
 	switch {
 	case len(trimmed) == 0:
 		return nil, false, webhook.Errorf(webhook.Invalid, "Request body must be an event object or an array of events")
 	case trimmed[0] == '[':
-		if err := json.Unmarshal(trimmed, &raw); err != nil {
+		var ins []ingestEvent
+		err := json.Unmarshal(trimmed, &ins)
+		if _, ok := errors.AsType[*json.SyntaxError](err); ok {
 			return nil, false, webhook.Errorf(webhook.Invalid, "Request body is not a valid JSON array of events")
 		}
-		if len(raw) == 0 {
+		if err != nil { // an element of another shape
+			return decodeEach(trimmed)
+		}
+		if len(ins) == 0 {
 			return nil, false, webhook.Errorf(webhook.Invalid, "The array of events is empty")
 		}
-		return raw, false, nil
+		events = make([]decodedEvent, len(ins))
+		for i := range ins {
+			events[i].in = ins[i]
+		}
+		return events, false, nil
 	case trimmed[0] == '{':
-		return []json.RawMessage{trimmed}, true, nil // parseEvent checks it is JSON: one pass less
+		var d decodedEvent
+		err := json.Unmarshal(trimmed, &d.in)
+		if _, ok := errors.AsType[*json.SyntaxError](err); ok {
+			return nil, false, webhook.Errorf(webhook.Invalid, "Request body is not valid JSON")
+		}
+		d.wrongType = err != nil
+		return []decodedEvent{d}, true, nil
 	}
 	return nil, false, webhook.Errorf(webhook.Invalid, "Request body must be an event object or an array of events")
 }
 
-// parseEvent validates one event and builds its envelope. Problems name the
-// field, prefixed with the event's index in a batch. It fails with an
-// Invalid error if raw is not JSON at all (only a single-event body can
-// be: splitEvents checked the elements of an array).
-func parseEvent(raw json.RawMessage, prefix string, now time.Time) (store.Event, []webhook.Violation, error) {
-	var in ingestEvent
-	if err := json.Unmarshal(raw, &in); err != nil {
-		if _, ok := errors.AsType[*json.SyntaxError](err); ok {
-			return store.Event{}, nil, webhook.Errorf(webhook.Invalid, "Request body is not valid JSON")
-		}
-		return store.Event{}, []webhook.Violation{violation(prefix+"event", "must be an object with string fields organizationUuid, eventName, eventId, timestamp, clientId and a payload", "TYPE")}, nil
+// decodeEach decodes the elements of a valid JSON array one by one.
+func decodeEach(array []byte) ([]decodedEvent, bool, error) {
+	var raw []json.RawMessage
+	if err := json.Unmarshal(array, &raw); err != nil {
+		return nil, false, webhook.Errorf(webhook.Invalid, "Request body is not a valid JSON array of events")
 	}
+	events := make([]decodedEvent, len(raw))
+	for i, r := range raw {
+		events[i].wrongType = json.Unmarshal(r, &events[i].in) != nil
+	}
+	return events, false, nil
+}
+
+// parseEvent validates one decoded event and builds its envelope. Problems
+// name the field, prefixed with the event's index in a batch.
+func parseEvent(d decodedEvent, prefix string, now time.Time) (store.Event, []webhook.Violation) {
+	if d.wrongType {
+		return store.Event{}, []webhook.Violation{violation(prefix+"event", "must be an object with string fields organizationUuid, eventName, eventId, timestamp, clientId and a payload", "TYPE")}
+	}
+	in := d.in
 	var bad []webhook.Violation
 	add := func(field, msg, constraint string) { bad = append(bad, violation(prefix+field, msg, constraint)) }
 	if !webhook.IsUUID(in.OrganizationUUID) {
@@ -187,7 +216,7 @@ func parseEvent(raw json.RawMessage, prefix string, now time.Time) (store.Event,
 		add("payload", msg, payloadConstraint(msg))
 	}
 	if len(bad) > 0 {
-		return store.Event{}, bad, nil
+		return store.Event{}, bad
 	}
 	org := lower(in.OrganizationUUID)
 	delivered := webhook.DeliveredName(in.EventName)
@@ -195,7 +224,7 @@ func parseEvent(raw json.RawMessage, prefix string, now time.Time) (store.Event,
 	return store.Event{
 		Envelope:        webhook.NewEnvelope(org, delivered, mid, payload, ts),
 		SourceEventName: in.EventName, EventID: in.EventID, ClientID: in.ClientID, Now: now,
-	}, nil, nil
+	}, nil
 }
 
 // compactPayload accepts a JSON object, or a string holding one, and returns
