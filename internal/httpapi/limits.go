@@ -78,7 +78,7 @@ const maxDepthViolations = 100
 func checkIngestDepth(body []byte) error {
 	s := depthScan{eventDepth: 1}
 	if trimmed := bytes.TrimSpace(body); len(trimmed) > 0 && trimmed[0] == '[' {
-		s.eventDepth = 2 // as splitEvents sees it
+		s.eventDepth = 2 // the events are the elements of an array (decodeEvents)
 	}
 	s.limit = s.eventDepth + webhook.MaxDepth
 	s.scan(body)
