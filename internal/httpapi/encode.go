@@ -38,7 +38,7 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 			return nil, webhook.Errorf(webhook.UnsupportedMedia, "Content-Type must be application/json, not %q", ct)
 		}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	body, err := readAll(http.MaxBytesReader(w, r.Body, limit), r.ContentLength)
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
 		return nil, webhook.Errorf(webhook.TooLarge, "Request body is larger than %d bytes", limit)
@@ -47,6 +47,34 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 		return nil, &bodyReadError{err}
 	}
 	return body, nil
+}
+
+// maxPresized bounds the buffer readAll allocates ahead on the word of a
+// Content-Length header, which a client may send without the body.
+const maxPresized = 64 << 10
+
+// readAll is io.ReadAll with a first buffer of the announced size (up to
+// maxPresized), so a body is read into one allocation instead of a
+// doubling series of them.
+func readAll(r io.Reader, announced int64) ([]byte, error) {
+	size := 512
+	if announced > 0 {
+		size = int(min(announced, maxPresized)) + 1 // + 1: room to read the EOF
+	}
+	b := make([]byte, 0, size)
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // grow
+		}
+	}
 }
 
 // decodeJSON decodes body into v, turning syntax and type errors into
