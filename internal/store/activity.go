@@ -60,6 +60,25 @@ type ActivitySeries struct {
 	Subscriptions map[string]SubscriptionActivity
 }
 
+// NewSeries returns the series of q with every bucket empty: what a driver
+// fills in. q must pass Check.
+func (q ActivityQuery) NewSeries() ActivitySeries {
+	s := ActivitySeries{Buckets: make([]ActivityBucket, q.Buckets()), Subscriptions: map[string]SubscriptionActivity{}}
+	for i := range s.Buckets {
+		s.Buckets[i].Start = q.Since.Add(time.Duration(i) * q.Bucket).UTC()
+	}
+	return s
+}
+
+// Bucket returns the bucket at index i (whole bucket widths from Since),
+// or nil outside the range.
+func (s ActivitySeries) Bucket(i int64) *ActivityBucket {
+	if i < 0 || i >= int64(len(s.Buckets)) {
+		return nil
+	}
+	return &s.Buckets[i]
+}
+
 // ActivityBucket counts one bucket.
 type ActivityBucket struct {
 	Start     time.Time

@@ -21,26 +21,16 @@ func (db *DB) ActivitySeries(ctx context.Context, q store.ActivityQuery) (out st
 		return out, err
 	}
 	width := max(int64(q.Bucket/time.Microsecond), 1)
-	out.Buckets = make([]store.ActivityBucket, q.Buckets())
-	for i := range out.Buckets {
-		out.Buckets[i].Start = q.Since.Add(time.Duration(i) * q.Bucket).UTC()
-	}
-	bucket := func(i int64) *store.ActivityBucket {
-		if i < 0 || i >= int64(len(out.Buckets)) {
-			return nil
-		}
-		return &out.Buckets[i]
-	}
+	out = q.NewSeries()
 	// The bucket of a time t is the whole microseconds from since to t
 	// divided by the width (timestamptz has microsecond resolution).
 	const index = `((extract(epoch FROM (%s - $1::timestamptz)) * 1000000)::bigint / $2::bigint)`
-	out.Subscriptions = map[string]store.SubscriptionActivity{}
 	err = pgx.BeginTxFunc(ctx, db.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		rows, _ := tx.Query(ctx, `SELECT `+fmt.Sprintf(index, "created_at")+`, count(*) FROM events
 			WHERE created_at >= $1 AND created_at < $3 GROUP BY 1`, q.Since, width, q.Until)
 		var i, n, ok, failed int64
 		if _, err := pgx.ForEachRow(rows, []any{&i, &n}, func() error {
-			if b := bucket(i); b != nil {
+			if b := out.Bucket(i); b != nil {
 				b.Events += int(n)
 			}
 			return nil
@@ -51,7 +41,7 @@ func (db *DB) ActivitySeries(ctx context.Context, q store.ActivityQuery) (out st
 				count(*) FILTER (WHERE error_class = ''), count(*) FILTER (WHERE error_class <> '')
 			FROM attempts WHERE started_at >= $1 AND started_at < $3 GROUP BY 1`, q.Since, width, q.Until)
 		if _, err := pgx.ForEachRow(rows, []any{&i, &ok, &failed}, func() error {
-			if b := bucket(i); b != nil {
+			if b := out.Bucket(i); b != nil {
 				b.Delivered += int(ok)
 				b.Failed += int(failed)
 			}

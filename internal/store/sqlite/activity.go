@@ -21,16 +21,7 @@ func (db *DB) ActivitySeries(ctx context.Context, q store.ActivityQuery) (out st
 	if width <= 0 {
 		width = 1
 	}
-	out.Buckets = make([]store.ActivityBucket, q.Buckets())
-	for i := range out.Buckets {
-		out.Buckets[i].Start = q.Since.Add(time.Duration(i) * q.Bucket).UTC()
-	}
-	bucket := func(i int64) *store.ActivityBucket {
-		if i < 0 || i >= int64(len(out.Buckets)) {
-			return nil
-		}
-		return &out.Buckets[i]
-	}
+	out = q.NewSeries()
 	tx, err := db.r.BeginTx(ctx, nil)
 	if err != nil {
 		return out, err
@@ -43,7 +34,7 @@ func (db *DB) ActivitySeries(ctx context.Context, q store.ActivityQuery) (out st
 		if err := rows.Scan(&i, &n); err != nil {
 			return err
 		}
-		if b := bucket(i); b != nil {
+		if b := out.Bucket(i); b != nil {
 			b.Events += n
 		}
 		return nil
@@ -57,7 +48,7 @@ func (db *DB) ActivitySeries(ctx context.Context, q store.ActivityQuery) (out st
 		if err := rows.Scan(&i, &ok, &failed); err != nil {
 			return err
 		}
-		if b := bucket(i); b != nil {
+		if b := out.Bucket(i); b != nil {
 			b.Delivered += ok
 			b.Failed += failed
 		}
@@ -67,7 +58,6 @@ func (db *DB) ActivitySeries(ctx context.Context, q store.ActivityQuery) (out st
 		return out, err
 	}
 
-	out.Subscriptions = map[string]store.SubscriptionActivity{}
 	lastFailure := map[int64]string{} // attempt id → subscription
 	if err := activityRows(ctx, tx, func(rows *sql.Rows) error {
 		var (
