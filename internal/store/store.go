@@ -46,6 +46,7 @@ type Store interface {
 	Publish(ctx context.Context, events []Event) ([]PublishResult, error)
 
 	// ClaimMessages leases due messages for delivery (see ClaimParams).
+	// With an error it returns no deliveries: nothing was leased.
 	ClaimMessages(ctx context.Context, p ClaimParams) ([]*Delivery, error)
 	// RecordAndClaim writes the outcome of attempts, each fenced by its
 	// lease (a result whose lease is no longer held is ignored): the attempt
@@ -55,7 +56,7 @@ type Store interface {
 	// recorded as an attempt only. Then, in the same transaction, it claims
 	// messages as ClaimMessages does with next, so a subscription's next
 	// messages are leased in the same commit that freed its slots.
-	// next.Limit 0 claims nothing.
+	// next.Limit 0 claims nothing. With an error it returns no deliveries.
 	RecordAndClaim(ctx context.Context, rec RecordParams, next ClaimParams) ([]*Delivery, error)
 	// ReleaseLeases returns leased messages whose lease expired before
 	// expiredBefore to the queue and returns how many. Unexpired leases are

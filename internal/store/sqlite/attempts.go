@@ -16,7 +16,6 @@ import (
 func (db *DB) RecordAndClaim(ctx context.Context, rec store.RecordParams, next store.ClaimParams) (out []*store.Delivery, err error) {
 	defer wrap(&err, "sqlite.RecordAndClaim(%d results, %d releases)", len(rec.Results), len(rec.Release))
 	err = db.write(ctx, func(tx *wtx) error {
-		out = nil // the job may run twice (see runBatch)
 		subs := subscriptionCache{}
 		for _, r := range rec.Results {
 			if err := recordAttempt(tx, subs, rec, r); err != nil && !errors.Is(err, errNoLease) {

@@ -38,7 +38,6 @@ func insertNotice(tx *wtx, n *webhook.Notice) error {
 func (db *DB) DueNotices(ctx context.Context, now time.Time, limit int) (out []webhook.Notice, err error) {
 	defer wrap(&err, "sqlite.DueNotices(%d)", limit)
 	err = db.write(ctx, func(tx *wtx) error {
-		out = nil // the job may run twice (see runBatch)
 		rows, err := tx.Query(`UPDATE notices SET next_send_at = ?
 			WHERE id IN (SELECT id FROM notices WHERE sent_at IS NULL AND next_send_at <= ? ORDER BY id LIMIT ?)
 			RETURNING `+noticeColumns, micros(now.Add(store.NoticeLease)), micros(now), limit)
@@ -49,8 +48,11 @@ func (db *DB) DueNotices(ctx context.Context, now time.Time, limit int) (out []w
 		out = noticesOf(recs)
 		return err
 	})
+	if err != nil {
+		return nil, err
+	}
 	slices.SortFunc(out, func(a, b webhook.Notice) int { return cmp.Compare(a.ID, b.ID) }) // RETURNING has no order
-	return out, err
+	return out, nil
 }
 
 // UnsentNotices implements store.Store.
