@@ -124,7 +124,7 @@ func checkPublisherOrg(p auth.Principal, events []store.Event, single bool) erro
 
 // decodedEvent is one event of a request body as decoded.
 type decodedEvent struct {
-	in        ingestEvent
+	ingestEvent
 	wrongType bool // not an object with string fields where ingestEvent has them
 }
 
@@ -139,25 +139,20 @@ func decodeEvents(body []byte) (events []decodedEvent, single bool, err error) {
 	case len(trimmed) == 0:
 		return nil, false, webhook.Errorf(webhook.Invalid, "Request body must be an event object or an array of events")
 	case trimmed[0] == '[':
-		var ins []ingestEvent
-		err := json.Unmarshal(trimmed, &ins)
+		err := json.Unmarshal(trimmed, &events)
 		if _, ok := errors.AsType[*json.SyntaxError](err); ok {
 			return nil, false, webhook.Errorf(webhook.Invalid, "Request body is not a valid JSON array of events")
 		}
 		if err != nil { // an element of another shape
 			return decodeEach(trimmed)
 		}
-		if len(ins) == 0 {
+		if len(events) == 0 {
 			return nil, false, webhook.Errorf(webhook.Invalid, "The array of events is empty")
-		}
-		events = make([]decodedEvent, len(ins))
-		for i := range ins {
-			events[i].in = ins[i]
 		}
 		return events, false, nil
 	case trimmed[0] == '{':
 		var d decodedEvent
-		err := json.Unmarshal(trimmed, &d.in)
+		err := json.Unmarshal(trimmed, &d.ingestEvent)
 		if _, ok := errors.AsType[*json.SyntaxError](err); ok {
 			return nil, false, webhook.Errorf(webhook.Invalid, "Request body is not valid JSON")
 		}
@@ -175,7 +170,7 @@ func decodeEach(array []byte) ([]decodedEvent, bool, error) {
 	}
 	events := make([]decodedEvent, len(raw))
 	for i, r := range raw {
-		events[i].wrongType = json.Unmarshal(r, &events[i].in) != nil
+		events[i].wrongType = json.Unmarshal(r, &events[i].ingestEvent) != nil
 	}
 	return events, false, nil
 }
@@ -186,7 +181,7 @@ func parseEvent(d decodedEvent, prefix string, now time.Time) (store.Event, []we
 	if d.wrongType {
 		return store.Event{}, []webhook.Violation{violation(prefix+"event", "must be an object with string fields organizationUuid, eventName, eventId, timestamp, clientId and a payload", "TYPE")}
 	}
-	in := d.in
+	in := d.ingestEvent
 	var bad []webhook.Violation
 	add := func(field, msg, constraint string) { bad = append(bad, violation(prefix+field, msg, constraint)) }
 	if !webhook.IsUUID(in.OrganizationUUID) {
