@@ -14,20 +14,7 @@ import (
 // its failing-notice throttle through migration 0003.
 func TestMigrationKeepsOldNotices(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), FileName)
-	db, err := sql.Open("sqlite", dsn(path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.ExecContext(ctx, `CREATE TABLE migrations (name TEXT PRIMARY KEY) STRICT`); err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range []string{"migrations/0001_init.sql", "migrations/0002_queue_stats.sql"} {
-		if err := applyMigration(ctx, db, name); err != nil {
-			t.Fatal(err)
-		}
-	}
+	path, db := migratedTo(t, "0002_queue_stats")
 	created := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 	mustExec(t, db, `INSERT INTO subscriptions VALUES ('s1', 'org', 'client', 'WEBHOOK', '[]', 'https://x.example/', 'ops@example.com',
 		'FAILING', 'key', 1, 1, ?, 1, ?)`, created.UnixMicro(), created.Add(time.Minute).UnixMicro())
@@ -60,6 +47,34 @@ func TestMigrationKeepsOldNotices(t *testing.T) {
 	}
 }
 
+// migratedTo opens a new database in a temporary directory with the
+// migrations up to last applied, and returns its path and the connection,
+// closed when the test ends.
+func migratedTo(t *testing.T, last string) (string, *sql.DB) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), FileName)
+	db, err := sql.Open("sqlite", dsn(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	mustExec(t, db, `CREATE TABLE migrations (name TEXT PRIMARY KEY) STRICT`)
+	names, err := migrationNames()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range names {
+		if err := applyMigration(context.Background(), db, name); err != nil {
+			t.Fatal(err)
+		}
+		if name == "migrations/"+last+".sql" {
+			return path, db
+		}
+	}
+	t.Fatalf("no migration %s", last)
+	return "", nil
+}
+
 func mustExec(t *testing.T, db *sql.DB, query string, args ...any) {
 	t.Helper()
 	if _, err := db.Exec(query, args...); err != nil {
@@ -72,20 +87,7 @@ func mustExec(t *testing.T, db *sql.DB, query string, args ...any) {
 // existing attempts their subscription.
 func TestMigrationOfTheDeliveryLog(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), FileName)
-	db, err := sql.Open("sqlite", dsn(path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.ExecContext(ctx, `CREATE TABLE migrations (name TEXT PRIMARY KEY) STRICT`); err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range []string{"0001_init", "0002_queue_stats", "0003_rules_out_of_driver", "0004_isolation", "0005_heartbeat"} {
-		if err := applyMigration(ctx, db, "migrations/"+name+".sql"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	path, db := migratedTo(t, "0005_heartbeat")
 	at := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC).UnixMicro()
 	mustExec(t, db, `INSERT INTO subscriptions (uuid, organization_uuid, client_id, transport_name, event_names, destination,
 		contact_email, status, signing_key, created_at, updated_at) VALUES
