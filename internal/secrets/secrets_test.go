@@ -28,6 +28,18 @@ func sealer(t *testing.T, current string, old ...string) *secrets.Sealer {
 	return s
 }
 
+// openSQLite opens a SQLite store in a temporary directory, closed when
+// the test ends.
+func openSQLite(t *testing.T) *sqlite.DB {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), sqlite.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
 func TestSealOpen(t *testing.T) {
 	a := sealer(t, keyA)
 	sealed, err := a.Seal("signing-key")
@@ -63,11 +75,7 @@ func TestSealOpen(t *testing.T) {
 func TestConformanceThroughSealingStore(t *testing.T) {
 	s := sealer(t, keyA)
 	storetest.Run(t, func(t *testing.T) func() store.Store {
-		db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), sqlite.FileName))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
+		db := openSQLite(t)
 		return func() store.Store { return secrets.Store{Store: db, Sealer: s} }
 	})
 }
@@ -75,11 +83,7 @@ func TestConformanceThroughSealingStore(t *testing.T) {
 // What reaches the database is sealed; deliveries get the plain key.
 func TestSigningKeysAreSealedAtRest(t *testing.T) {
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), sqlite.FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openSQLite(t)
 	st := secrets.Store{Store: db, Sealer: sealer(t, keyA)}
 	now := time.Now()
 	sub := &webhook.Subscription{UUID: "f02f80f8-8f35-11eb-8dcd-0242ac130003", OrganizationUUID: "org", ClientID: "c",
@@ -112,11 +116,7 @@ func TestSigningKeysAreSealedAtRest(t *testing.T) {
 // plain keys. A server without PUSHER_SECRET_KEY refuses sealed keys too.
 func TestUnopenableKeysAreNotSignedWith(t *testing.T) {
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), sqlite.FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openSQLite(t)
 	sealedWithA := secrets.Store{Store: db, Sealer: sealer(t, keyA)}
 	now := time.Now()
 	for i, uuid := range []string{"a1000000-8f35-11eb-8dcd-0242ac130003", "b2000000-8f35-11eb-8dcd-0242ac130003"} {
@@ -148,11 +148,7 @@ func TestUnopenableKeysAreNotSignedWith(t *testing.T) {
 // and claim.
 func TestPreviousSigningKeysAreSealedAtRest(t *testing.T) {
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), sqlite.FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openSQLite(t)
 	st := secrets.Store{Store: db, Sealer: sealer(t, keyA)}
 	now := time.Now()
 	sub := &webhook.Subscription{UUID: "f02f80f8-8f35-11eb-8dcd-0242ac130003", OrganizationUUID: "org", ClientID: "c",
