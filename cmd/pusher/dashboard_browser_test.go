@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -77,19 +76,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	base, _ := startServe(t, dataDir, "-retry-schedule", "100x1h", "-dashboard-password", dashboardTestPassword)
 	token := runCmd(t, "token", "-data-dir", dataDir, "-org", testOrg, "-client", "demo", "-scope", "READ:PRODUCT")
 	const subUUID = "f02f80f8-8f35-11eb-8dcd-0242ac130003"
-	api := func(method, path, body string) (int, string) {
-		t.Helper()
-		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	api := apiCaller(t, base, token)
 	if status, body := api("POST", "/organizations/self/subscriptions", `{"uuid":"`+subUUID+`","transportName":"WEBHOOK",
 		"eventNames":["ProductCreated"],"destination":"`+rcv.URL+`/zettle","contactEmail":"ops@shop.example"}`); status != 200 {
 		t.Fatalf("create = %d %s", status, body)

@@ -63,6 +63,24 @@ func startServe(t *testing.T, dataDir string, extra ...string) (string, func() e
 	return url, stop
 }
 
+// apiCaller returns a function that sends a JSON request with token to
+// the API at base and returns the status and body.
+func apiCaller(t *testing.T, base, token string) func(method, path, body string) (int, string) {
+	return func(method, path, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+}
+
 func runCmd(t *testing.T, args ...string) string {
 	t.Helper()
 	var out, errOut bytes.Buffer
@@ -90,18 +108,7 @@ func testEndToEnd(t *testing.T, extra ...string) {
 	rcv := webhooktest.NewServer(t)
 
 	token := runCmd(t, "token", "-data-dir", dataDir, "-org", testOrg, "-client", "demo", "-scope", "READ:PRODUCT")
-	call := func(method, path, body string) (int, string) {
-		req, _ := http.NewRequest(method, url+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	call := apiCaller(t, url, token)
 
 	status, body := call("POST", "/organizations/self/subscriptions", `{"uuid":"f02f80f8-8f35-11eb-8dcd-0242ac130003",
 		"transportName":"WEBHOOK","eventNames":["ProductCreated"],"destination":"`+rcv.URL+`","contactEmail":"ops@shop.example"}`)
